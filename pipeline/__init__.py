@@ -1,0 +1,1 @@
+"""Errata's plain-Python core: benchmarks, scoring, prompts, model clients and methods (never imports Django)."""

@@ -1,0 +1,96 @@
+"""Shared fixtures: one user per role, signed-in clients, the shared data folder, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """../shared beside the repo: real benchmark and seed files (absent from a user's clone)."""
+    if not SHARED.is_dir():
+        pytest.skip("needs ../shared (not in a user's clone)")
+    return SHARED
+
+
+def _make_user(django_user_model, username: str, role: str):
+    from webapp.accounts.services import user_create
+
+    return user_create(username=username, role=role, password=PASSWORD)
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return _make_user(django_user_model, "ada-admin", "admin")
+
+
+@pytest.fixture
+def researcher(db, django_user_model):
+    return _make_user(django_user_model, "rita-researcher", "researcher")
+
+
+@pytest.fixture
+def annotator(db, django_user_model):
+    return _make_user(django_user_model, "anna-annotator", "annotator")
+
+
+@pytest.fixture
+def researcher_client(client, researcher):
+    client.force_login(researcher)
+    return client
+
+
+@pytest.fixture
+def annotator_client(client, annotator):
+    client.force_login(annotator)
+    return client
+
+
+def _database_url_for_subprocess() -> str:
+    """The URL of the test database the current test writes to, for a worker in another process."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    return f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{host}:{port}/{settings['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real ``celery worker`` in its own process, on this test's database and the configured broker."""
+    env = dict(os.environ, DATABASE_URL=_database_url_for_subprocess())
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default", "--pool", "solo",
+         "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield worker
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")

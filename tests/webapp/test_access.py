@@ -1,0 +1,135 @@
+"""Every URL pattern, requested by each role and anonymously, answers as the role rules say."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from webapp.datasets.models import Dataset, DatasetImport, Problem
+
+LOGIN = "login"  # a redirect to the sign-in page
+ROLES = ("anonymous", "annotator", "researcher", "admin")
+PAGE_RESEARCHERS = {"anonymous": LOGIN, "annotator": 403, "researcher": 200, "admin": 200}
+PAGE_EVERYONE = {"anonymous": LOGIN, "annotator": 200, "researcher": 200, "admin": 200}
+API_RESEARCHERS = {"anonymous": 401, "annotator": 403, "researcher": 200, "admin": 200}
+POST_ONLY = {"anonymous": LOGIN, "annotator": 405, "researcher": 405, "admin": 405}
+
+# What a GET of each named route must answer, per role. A new route without an entry fails
+# test_every_route_has_an_expectation, so nobody adds a page without deciding who may see it.
+EXPECTED = {
+    "home": PAGE_EVERYONE,
+    "health": {role: 200 for role in ROLES},
+    "accounts:login": {"anonymous": 200, "annotator": 302, "researcher": 302, "admin": 302},
+    "accounts:logout": POST_ONLY,
+    "accounts:profile": PAGE_EVERYONE,
+    "accounts:token-rotate": POST_ONLY,
+    "accounts:token-revoke": POST_ONLY,
+    "datasets:list": PAGE_RESEARCHERS,
+    "datasets:detail": PAGE_RESEARCHERS,
+    "datasets:problem": PAGE_RESEARCHERS,
+    "datasets:import": PAGE_RESEARCHERS,
+    "datasets:import-detail": PAGE_RESEARCHERS,
+    "api-root": API_RESEARCHERS,
+    "dataset-list": API_RESEARCHERS,
+    "dataset-detail": API_RESEARCHERS,
+    "problem-list": API_RESEARCHERS,
+    "problem-detail": API_RESEARCHERS,
+    "import-list": API_RESEARCHERS,
+    "import-detail": API_RESEARCHERS,
+    "api-schema": API_RESEARCHERS,
+    "api-docs": PAGE_RESEARCHERS,
+}
+
+
+def named_routes(resolver: URLResolver | None = None, namespace: str = ""):
+    """(full name, pattern) for every named route, the admin's left out (checked separately)."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from named_routes(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", entry
+
+
+def test_every_route_has_an_expectation():
+    names = {name for name, _ in named_routes()}
+    assert names - set(EXPECTED) == set(), "add the new routes to EXPECTED"
+    assert set(EXPECTED) - names == set(), "EXPECTED names routes that no longer exist"
+
+
+@pytest.fixture
+def objects(researcher):
+    dataset = Dataset.objects.create(name="d", benchmark="gsm8k", answer_format="number", scorer="numeric")
+    problem = Problem.objects.create(dataset=dataset, external_id="1", position=1, split="test", question="q",
+                                     gold_answer="1", question_hash="x")
+    job = DatasetImport.objects.create(upload_dir="", content_sha256="0" * 64, created_by=researcher)
+    return {"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
+            "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}
+
+
+def _url(name: str, pattern: URLPattern, objects: dict) -> str:
+    kwargs = {key: objects[name] for key in pattern.pattern.regex.groupindex}
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_route_answers_each_role_as_expected(client, role, objects, annotator, researcher, admin_user):
+    users = {"annotator": annotator, "researcher": researcher, "admin": admin_user}
+    if role != "anonymous":
+        client.force_login(users[role])
+    wrong = []
+    for name, pattern in named_routes():
+        if "format" in pattern.pattern.regex.groupindex:
+            continue  # DRF's ".json" twins of the same views
+        url = _url(name, pattern, objects)
+        response = client.get(url)
+        expected = EXPECTED[name][role]
+        if expected == LOGIN:
+            ok = response.status_code == 302 and response["Location"].startswith(reverse("accounts:login"))
+        else:
+            ok = response.status_code == expected
+        if not ok:
+            wrong.append(f"{name} {url}: got {response.status_code}, expected {expected}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("role,status", [("anonymous", 302), ("annotator", 302), ("researcher", 302), ("admin", 200)])
+def test_only_admins_reach_the_django_admin(client, role, status, annotator, researcher, admin_user):
+    users = {"annotator": annotator, "researcher": researcher, "admin": admin_user}
+    if role != "anonymous":
+        client.force_login(users[role])
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == status
+    if status == 302:
+        assert reverse("admin:login") in response["Location"]
+
+
+def test_api_accepts_a_token_instead_of_a_session(client, researcher):
+    from webapp.accounts.services import user_token_rotate
+
+    key = user_token_rotate(user=researcher)
+    assert client.get("/api/datasets/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    assert client.get("/api/datasets/", HTTP_AUTHORIZATION="Token not-a-real-key").status_code == 401
+
+
+def test_annotator_cannot_write_through_the_api(annotator_client):
+    response = annotator_client.post("/api/imports/", {})
+    assert response.status_code == 403
+
+
+def test_sign_in_page_signs_in_and_sign_out_signs_out(client, researcher):
+    from tests.conftest import PASSWORD
+
+    response = client.post(reverse("accounts:login"), {"username": researcher.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert client.get(reverse("datasets:list")).status_code == 200
+    client.post(reverse("accounts:logout"))
+    assert client.get(reverse("datasets:list")).status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_message(client, researcher):
+    response = client.post(reverse("accounts:login"), {"username": researcher.username, "password": "nope"})
+    assert response.status_code == 200
+    assert b"Wrong username or password" in response.content

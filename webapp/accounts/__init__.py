@@ -1,0 +1,1 @@
+"""Users, roles (admin, researcher, annotator) and the checks every page and endpoint uses."""

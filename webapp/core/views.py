@@ -1,0 +1,28 @@
+"""The home page (where the user is in the loop) and a health check for load balancers."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from webapp.datasets.models import Dataset, Problem
+
+
+@require_http_methods(["GET"])
+def home(request: HttpRequest) -> HttpResponse:
+    steps = [
+        {"name": "Datasets", "count": Dataset.objects.count(), "url": "datasets:list",
+         "hint": "Import a benchmark file, or use the demo set."},
+        {"name": "Problems", "count": Problem.objects.count(), "url": "datasets:list",
+         "hint": "Browse and search what you imported."},
+    ]
+    return render(request, "core/home.html", {"steps": steps})
+
+
+@login_not_required
+@require_http_methods(["GET"])
+def health(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

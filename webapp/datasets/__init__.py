@@ -1,0 +1,1 @@
+"""Datasets and their problems: import from benchmark files, split, browse and search."""

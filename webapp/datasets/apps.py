@@ -1,0 +1,8 @@
+"""App config for datasets."""
+
+from django.apps import AppConfig
+
+
+class DatasetsConfig(AppConfig):
+    name = "webapp.datasets"
+    label = "datasets"

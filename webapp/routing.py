@@ -1,0 +1,3 @@
+"""Websocket routes (chat and live run updates arrive in later issues)."""
+
+websocket_urlpatterns: list = []

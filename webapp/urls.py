@@ -1,0 +1,27 @@
+"""URL routes: pages, the REST API with its OpenAPI schema and docs, the admin."""
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from webapp.core import views as core_views
+from webapp.datasets import api as datasets_api
+
+router = DefaultRouter()
+router.register("datasets", datasets_api.DatasetViewSet, basename="dataset")
+router.register("problems", datasets_api.ProblemViewSet, basename="problem")
+router.register("imports", datasets_api.ImportViewSet, basename="import")
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("health/", core_views.health, name="health"),
+    path("accounts/", include("webapp.accounts.urls")),
+    path("datasets/", include("webapp.datasets.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # A page for people: anonymous visitors go to sign-in rather than get a 401.
+    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+]
