@@ -72,7 +72,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_check_labels(args: argparse.Namespace) -> int:
     _require_known_scorer(args.scorer)
-    print(json.dumps(check_labels(args.file, format=args.format, scorer=args.scorer,
+    print(json.dumps(check_labels(args.file, seed_format=args.format, scorer=args.scorer,
                                   max_examples=args.examples), indent=2))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ BBQ_CATEGORIES = frozenset({
     "Age", "Disability_status", "Gender_identity", "Nationality", "Physical_appearance", "Race_ethnicity",
     "Race_x_SES", "Race_x_gender", "Religion", "SES", "Sexual_orientation",
 })
+_SALAM_OPTION_LINE = re.compile(r"^\([A-Z]\)\s*(.*)$", re.MULTILINE)  # "(B) 02/16/2009" under "Options:"
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,17 @@ class LabelledAnswer:
     """One student answer with the seed's own verdict; `outputs` maps field name to text, the scored field first."""
 
     ref: dict[str, Any]  # where the answer sits in the file: index, task, split, id...
-    gold: str
+    gold: str  # in the form the seed's rule compared against (SALAM: the whole option, "(b) 02/16/2009")
     outputs: dict[str, str]
     labelled_correct: bool
     choices: tuple[str, ...] = ()
+    benchmark_gold: str | None = None  # the benchmark's own target ("(B)") for Errata's other scorers
+
+    def gold_for(self, scorer: str, seed_scorer: str) -> str:
+        """The gold in the form `scorer` expects: the seed's own form for the seed's rule."""
+        if scorer == seed_scorer or self.benchmark_gold is None:
+            return self.gold
+        return self.benchmark_gold
 
 
 @dataclass
@@ -59,10 +68,13 @@ class LabelledSeedFile:
     answers: list[LabelledAnswer]
 
 
-def check_labels(path: str | Path, *, format: str | None = None, scorer: str | None = None,
+def check_labels(path: str | Path, *, seed_format: str | None = None, scorer: str | None = None,
                  max_examples: int = MAX_EXAMPLES) -> dict[str, Any]:
-    """Re-score every labelled answer in `path` and count where the seed's label and the rule agree."""
-    seed = read_labelled_seed_file(path, format=format)
+    """Re-score every labelled answer in `path` and count where the seed's label and the rule agree.
+
+    `scorer` replaces the seed's own rule, to see which labels Errata's default would change.
+    """
+    seed = read_labelled_seed_file(path, seed_format=seed_format)
     scorer_name = scorer or seed.scorer
     fields = list(seed.answers[0].outputs) if seed.answers else []
     tallies = {field: {"agree": 0, "disagree": 0} for field in fields}
@@ -70,29 +82,30 @@ def check_labels(path: str | Path, *, format: str | None = None, scorer: str | N
     examples: list[dict[str, Any]] = []
     for answer in seed.answers:
         for field, output in answer.outputs.items():
-            result = score(scorer_name, output, answer.gold, answer.choices)
+            gold = answer.gold_for(scorer_name, seed.scorer)
+            result = score(scorer_name, output, gold, answer.choices)
             agrees = result.correct == answer.labelled_correct
             tallies[field]["agree" if agrees else "disagree"] += 1
             if agrees:
                 continue
             if field == fields[0]:
                 flips["labelled_wrong_rescored_right" if result.correct else "labelled_right_rescored_wrong"] += 1
-            examples.append(_example(answer, field, output, result.extracted, result.correct))
+            examples.append(_example(answer, gold, field, output, result.extracted, result.correct))
     return _report(path, seed, scorer_name, tallies, flips, _primary_field_first(examples, fields, max_examples))
 
 
-def read_labelled_seed_file(path: str | Path, *, format: str | None = None) -> LabelledSeedFile:
-    """Load a seed file, recognise its shape (or trust `format`) and return its labelled answers."""
+def read_labelled_seed_file(path: str | Path, *, seed_format: str | None = None) -> LabelledSeedFile:
+    """Load a seed file, recognise its shape (or trust `seed_format`) and return its labelled answers."""
     path = Path(path)
     data = _load_json(path)
-    format = format or detect_format(path, data)
-    if format in ("salam_mistake_collection", "salam_correct_collection"):
-        return _read_salam_collection(path, data, labelled_correct=format == "salam_correct_collection")
-    if format == "salam_status":
+    seed_format = seed_format or detect_format(path, data)
+    if seed_format in ("salam_mistake_collection", "salam_correct_collection"):
+        return _read_salam_collection(path, data, labelled_correct=seed_format == "salam_correct_collection")
+    if seed_format == "salam_status":
         return _read_salam_status(path, data)
-    if format == "fair_student_wrong":
+    if seed_format == "fair_student_wrong":
         return _read_fair_student_wrong(path, data)
-    raise ValueError(f"unknown label format {format!r}; expected one of {', '.join(FORMATS)}")
+    raise ValueError(f"unknown label format {seed_format!r}; expected one of {', '.join(FORMATS)}")
 
 
 def detect_format(path: Path, data: Any) -> str:
@@ -128,6 +141,8 @@ def _read_salam_collection(path: Path, data: Any, *, labelled_correct: bool) -> 
             gold=_text(path, position, record, "target_option"),
             outputs={SALAM_OUTPUT_FIELD: _text(path, position, record, SALAM_OUTPUT_FIELD)},
             labelled_correct=labelled_correct,
+            choices=salam_choices(_text(path, position, record, "response/prompt_str")),
+            benchmark_gold=_text(path, position, record, "response/target_str"),
         )
         for position, record in enumerate(records)
     ]
@@ -157,6 +172,8 @@ def _salam_status_split(path: Path, task: str, splits: Any, split: str) -> Itera
         raise DatasetFormatError(f"task {task!r}: {split}_set, {split}_score and {split}_target_option "
                                  f"have different lengths", path=str(path))
     for position, (record, label, target) in enumerate(zip(records, scores, targets)):
+        if not isinstance(record, dict):
+            raise DatasetFormatError(f"task {task!r} {split}_set[{position}] is not a JSON object", path=str(path))
         if label not in (0, 1):
             raise DatasetFormatError(f"task {task!r} {split}_score[{position}] is {label!r}, not 0 or 1",
                                      path=str(path), field=f"{split}_score")
@@ -165,7 +182,15 @@ def _salam_status_split(path: Path, task: str, splits: Any, split: str) -> Itera
             gold=str(target),
             outputs={SALAM_OUTPUT_FIELD: _text(path, position, record, SALAM_OUTPUT_FIELD)},
             labelled_correct=label == 1,
+            choices=salam_choices(_text(path, position, record, "response/prompt_str")),
+            benchmark_gold=_text(path, position, record, "response/target_str"),
         )
+
+
+def salam_choices(prompt: str) -> tuple[str, ...]:
+    """The option texts listed after "Options:" in a SALAM prompt, one "(A) text" per line."""
+    _, _, listing = prompt.rpartition("Options:")
+    return tuple(found.group(1).strip() for found in _SALAM_OPTION_LINE.finditer(listing))
 
 
 def _salam_benchmark(records: list[dict[str, Any]]) -> str:
@@ -222,8 +247,8 @@ def _load_json(path: Path) -> Any:
 
 
 def _list_of_records(path: Path, data: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    if not isinstance(data, list):
-        raise _not_labelled(path, "expected a JSON list of records")
+    if not isinstance(data, list) or not data:
+        raise _not_labelled(path, "expected a non-empty JSON list of records")
     for position, record in enumerate(data):
         if not isinstance(record, dict):
             raise DatasetFormatError("not a JSON object", path=str(path), record=position)
@@ -247,9 +272,9 @@ def _not_labelled(path: Path, reason: str) -> DatasetFormatError:
     return DatasetFormatError(f"{NOT_LABELLED}: {reason}", path=str(path))
 
 
-def _example(answer: LabelledAnswer, field: str, output: str, extracted: str | None,
+def _example(answer: LabelledAnswer, gold: str, field: str, output: str, extracted: str | None,
              rescored: bool) -> dict[str, Any]:
-    return {**answer.ref, "field": field, "gold": answer.gold, "output": output,
+    return {**answer.ref, "field": field, "gold": gold, "output": output,
             "extracted": extracted, "label": answer.labelled_correct, "rescored": rescored}
 
 

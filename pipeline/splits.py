@@ -25,8 +25,11 @@ class SplitRule:
             raise ValueError(f"test fraction must be between 0 and 1 (got {self.test_fraction})")
 
 
-def apply_split(records: Sequence[ProblemRecord], rule: SplitRule) -> list[ProblemRecord]:
-    """Records with ``split`` set to "train" or "test" by ``rule``; the input order is kept."""
+def split_labels(records: Sequence[ProblemRecord], rule: SplitRule) -> list[str]:
+    """The split ("train" or "test") of each record under ``rule``, in the records' order.
+
+    Labels rather than copies of the records: an import of 100,000 problems should not copy each one.
+    """
     name = rule.rule
     if name == "auto":
         name = "file" if records and all(r.split in ("train", "test") for r in records) else "seeded"
@@ -37,7 +40,12 @@ def apply_split(records: Sequence[ProblemRecord], rule: SplitRule) -> list[Probl
     return _seeded_split(records, seed=rule.seed, test_fraction=rule.test_fraction)
 
 
-def _keep_file_split(records: Sequence[ProblemRecord]) -> list[ProblemRecord]:
+def apply_split(records: Sequence[ProblemRecord], rule: SplitRule) -> list[ProblemRecord]:
+    """Copies of the records with ``split`` set by ``rule`` (for small sets such as the demo)."""
+    return [replace(record, split=label) for record, label in zip(records, split_labels(records, rule))]
+
+
+def _keep_file_split(records: Sequence[ProblemRecord]) -> list[str]:
     for index, record in enumerate(records, start=1):
         if record.split not in ("train", "test"):
             raise DatasetFormatError(
@@ -45,10 +53,10 @@ def _keep_file_split(records: Sequence[ProblemRecord]) -> list[ProblemRecord]:
                 record=index,
                 field="split",
             )
-    return list(records)
+    return [record.split for record in records]
 
 
-def _seeded_split(records: Sequence[ProblemRecord], *, seed: int, test_fraction: float) -> list[ProblemRecord]:
+def _seeded_split(records: Sequence[ProblemRecord], *, seed: int, test_fraction: float) -> list[str]:
     # Rank by a hash of (seed, id) rather than shuffling: the same problem lands in the same
     # split whatever the file order, and adding problems later does not move the old ones.
     def rank(record: ProblemRecord) -> bytes:
@@ -56,10 +64,10 @@ def _seeded_split(records: Sequence[ProblemRecord], *, seed: int, test_fraction:
 
     test_count = round(len(records) * test_fraction)
     test_ids = {r.external_id for r in sorted(records, key=rank)[:test_count]}
-    return [replace(r, split="test" if r.external_id in test_ids else "train") for r in records]
+    return ["test" if r.external_id in test_ids else "train" for r in records]
 
 
-def _first_fraction_per_task(records: Sequence[ProblemRecord], *, train_fraction: float) -> list[ProblemRecord]:
+def _first_fraction_per_task(records: Sequence[ProblemRecord], *, train_fraction: float) -> list[str]:
     # SALAM: within each task, the first 80% of problems in file order train, the rest test.
     by_task: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
@@ -69,4 +77,4 @@ def _first_fraction_per_task(records: Sequence[ProblemRecord], *, train_fraction
         train_count = int(len(indexes) * train_fraction)
         for position, index in enumerate(indexes):
             split_of[index] = "train" if position < train_count else "test"
-    return [replace(r, split=split_of[i]) for i, r in enumerate(records)]
+    return [split_of[i] for i in range(len(records))]

@@ -69,14 +69,20 @@ def _database_url_for_subprocess() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
-    """A real ``celery worker`` in its own process, on this test's database and the configured broker."""
+def celery_worker_process(transactional_db, tmp_path):
+    """A real ``celery worker`` in its own process, on this test's database and the configured broker.
+
+    Its log goes to ``worker.log`` (a pipe nobody reads would fill up and stall the worker).
+    """
     env = dict(os.environ, DATABASE_URL=_database_url_for_subprocess())
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default", "--pool", "solo",
-         "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default", "--pool", "solo",
+             "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    worker.log_path = log_path
     yield worker
     worker.send_signal(signal.SIGTERM)
     try:

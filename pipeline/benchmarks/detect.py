@@ -6,7 +6,9 @@ from pathlib import Path
 
 from pipeline.benchmarks.fields import json_kind
 from pipeline.benchmarks.formats import READERS
-from pipeline.benchmarks.reading import Item, SourceFile, expand_sources, head_lines, json_items, sniff_layout
+from pipeline.benchmarks.reading import (
+    Item, SourceFile, describe_binary, expand_sources, head_lines, json_items, sniff_layout,
+)
 from pipeline.benchmarks.records import DatasetFormatError
 
 UNKNOWN = "not a dataset in any known format"
@@ -30,7 +32,7 @@ def detect_source(source: SourceFile) -> str:
     if layout.kind == "empty":
         raise source.error("file is empty")
     if layout.kind == "binary":
-        raise source.error(f"{UNKNOWN}: {layout.first_line}, not text")
+        raise source.error(f"{UNKNOWN}: {describe_binary(layout)}")
     if layout.kind == "text":
         if READERS["logiqa"].looks_like(head_lines(source, 8)):
             return "logiqa"

@@ -35,16 +35,40 @@ class Reader:
 FORMATS: dict[str, FormatInfo] = {info.name: info for info in (
     FormatInfo("gsm8k", "gsm8k", "number", "GSM8K JSON Lines: question + answer ending '#### N'"),
     FormatInfo("svamp", "svamp", "number", "SVAMP JSON array: ID, Body, Question, Equation, Answer, Type"),
-    FormatInfo("bbh", "bbh", "multiple_choice", "BIG-Bench Hard task JSON: {canary, examples: [{input, target}]}, one file per task"),
+    FormatInfo(
+        "bbh", "bbh", "multiple_choice",
+        "BIG-Bench Hard task JSON: {canary, examples: [{input, target}]}, one file per task",
+    ),
     FormatInfo("bbq", "bbq", "multiple_choice", "BBQ JSON Lines: context, question, ans0-ans2, label, category"),
-    FormatInfo("strategyqa", "strategyqa", "boolean", "StrategyQA JSON array: qid, question, answer true/false, facts"),
-    FormatInfo("logiqa", "logiqa", "multiple_choice", "LogiQA text: 8 lines per problem (blank, gold letter, context, question, 4 options)"),
-    FormatInfo("math", "math", "math", "MATH JSON: {problem, level, type, solution with \\boxed{}} per file, array or JSON Lines"),
-    FormatInfo("lema_choice", "csqa", "multiple_choice", "LEMA JSON Lines {prompt, answer, candidates}: CommonsenseQA or AQuA"),
-    FormatInfo("lema_cot", "gsm8k", "number", "LEMA JSON Lines {prompt, completion ending 'The answer is N'}: GSM8K or MATH"),
-    FormatInfo("gsi", "gsm8k", "number", "GSI JSON array {item_id, question, answer_value[, answer_cot, options]}: GSM8K, SVAMP or AQuA"),
-    FormatInfo("salam_collection", "bbh", "multiple_choice", "SALAM mistake/correct collection JSON (response/prompt_str, response/target_str, task)"),
-    FormatInfo("salam_status", "bbh", "multiple_choice", "SALAM status.json: per task train_set and test_set (sets the split)"),
+    FormatInfo("strategyqa", "strategyqa", "boolean", "StrategyQA JSON array: qid, question, answer true/false"),
+    FormatInfo(
+        "logiqa", "logiqa", "multiple_choice",
+        "LogiQA text: 8 lines per problem (blank, gold letter, context, question, 4 options)",
+    ),
+    FormatInfo(
+        "math", "math", "math",
+        "MATH JSON: {problem, level, type, solution with \\boxed{}}, a file per problem, an array or JSON Lines",
+    ),
+    FormatInfo(
+        "lema_choice", "csqa", "multiple_choice",
+        "LEMA JSON Lines {prompt, answer, candidates}: CommonsenseQA or AQuA",
+    ),
+    FormatInfo(
+        "lema_cot", "gsm8k", "number",
+        "LEMA JSON Lines {prompt, completion ending 'The answer is N'}: GSM8K or MATH",
+    ),
+    FormatInfo(
+        "gsi", "gsm8k", "number",
+        "GSI JSON array {item_id, question, answer_value[, answer_cot, options]}: GSM8K, SVAMP or AQuA",
+    ),
+    FormatInfo(
+        "salam_collection", "bbh", "multiple_choice",
+        "SALAM mistake/correct collection JSON: response/prompt_str, response/target_str, task (BBH or BBQ)",
+    ),
+    FormatInfo(
+        "salam_status", "bbh", "multiple_choice",
+        "SALAM status.json: each task's train_set and test_set (BBH or BBQ), split included",
+    ),
 )}
 
 # Detection tries readers in this order, so a reader whose keys are a subset of another's comes later.

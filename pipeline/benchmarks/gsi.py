@@ -1,4 +1,4 @@
-"""GSI JSON: an array of ``{item_id, question, answer_value[, answer_cot, options]}`` (GSM8K, SVAMP, AQuA pools)."""
+"""GSI JSON: arrays of ``{item_id, question, answer_value[, answer_cot, options]}`` (GSM8K, SVAMP, AQuA)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from string import ascii_uppercase
 from typing import Any
 
 from pipeline.benchmarks.fields import (
-    canonical_number, choice_letter, field_value, id_field, single_benchmark, text_field, text_list_field,
+    canonical_number, choice_letter, field_value, id_field, json_kind, single_benchmark, text_field, text_list_field,
 )
 from pipeline.benchmarks.options import strip_letter_prefix
 from pipeline.benchmarks.reading import Item
@@ -23,7 +23,7 @@ def looks_like(value: Any) -> bool:
 def convert(item: Item) -> ProblemRecord:
     item_id = id_field(item, "item_id")
     question = text_field(item, "question").strip()
-    options = text_list_field(item, "options", None) if field_value(item, "options", None) is not None else []
+    options = _options(item)
     if options:
         gold = choice_letter(item, field_value(item, "answer_value"), len(options), "answer_value")
         question = question.split(ANSWER_CHOICES_TAIL)[0].strip()
@@ -40,13 +40,20 @@ def convert(item: Item) -> ProblemRecord:
     )
 
 
+def _options(item: Item) -> list[str]:
+    """AQuA items list "A)..." options; other items have none (or null)."""
+    if field_value(item, "options", None) is None:
+        return []
+    return text_list_field(item, "options")
+
+
 def _gold_value(item: Item) -> str:
     value = field_value(item, "answer_value")
     number = canonical_number(value)
     if number is not None:
         return number
     if not isinstance(value, str) or not value.strip():
-        raise item.error(f"must be a number or an answer string, got {value!r}", field="answer_value")
+        raise item.error(f"must be a number or an answer string, got {json_kind(value)}", field="answer_value")
     return value.strip()
 
 

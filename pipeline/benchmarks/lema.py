@@ -1,4 +1,4 @@
-"""LEMA test files: ``{prompt, answer, candidates}`` (CommonsenseQA, AQuA) and ``{prompt, completion}`` (GSM8K, MATH)."""
+"""LEMA test files: ``{prompt, answer, candidates}`` (CSQA, AQuA) and ``{prompt, completion}`` (GSM8K, MATH)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import re
 from string import ascii_uppercase
 from typing import Any
 
-from pipeline.benchmarks.fields import canonical_number, choice_letter, single_benchmark, text_field, text_list_field
+from pipeline.benchmarks.fields import (
+    canonical_number, choice_letter, single_benchmark, text_field, text_list_field,
+)
 from pipeline.benchmarks.options import has_letter_prefixes, strip_letter_prefix
 from pipeline.benchmarks.reading import Item
 from pipeline.benchmarks.records import ProblemRecord
 
-QUESTION_IN_PROMPT = re.compile(r"Question:\s*(.*?)\s*(?:\nCandidate Answers:|\nAnswer Choices:|\nAnswer:|$)", re.S)
+QUESTION_IN_PROMPT = re.compile(
+    r"Question:\s*(.*?)\s*(?:\nCandidate Answers:|\nAnswer Choices:|\nAnswer:|$)", re.DOTALL,
+)
 ANSWER_SENTENCE = "The answer is"
 
 

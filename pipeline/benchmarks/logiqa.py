@@ -10,8 +10,8 @@ from pipeline.benchmarks.records import ProblemRecord
 
 LINES_PER_EXAMPLE = 8
 LETTERS = "ABCD"
-DOTTED_PREFIX = re.compile(r"[A-D]\s*[.．]\s*")
-LOOSE_PREFIX = re.compile(r"[A-D][\s?？]\s*")
+DOTTED_PREFIX = re.compile(r"\A[A-D]\s*[.．]\s*")
+LOOSE_PREFIX = re.compile(r"\A[A-D][\s?？]\s*")
 
 
 def looks_like(lines: list[str]) -> bool:
@@ -69,4 +69,4 @@ def strip_option_letters(options: list[str]) -> tuple[str, ...]:
     options = [option.strip() for option in options]
     if all(LOOSE_PREFIX.match(option) and option[0] == letter for letter, option in zip(LETTERS, options)):
         return tuple(LOOSE_PREFIX.sub("", option, count=1) for option in options)
-    return tuple(DOTTED_PREFIX.sub("", option, count=1) if DOTTED_PREFIX.match(option) else option for option in options)
+    return tuple(DOTTED_PREFIX.sub("", option, count=1) for option in options)

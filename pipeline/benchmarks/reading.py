@@ -115,7 +115,7 @@ class Layout:
     """What a file looks like from its first bytes: "jsonl", "json", "text", "binary" or "empty"."""
 
     kind: str
-    first_line: str = ""  # for "binary": what kind of binary data
+    first_line: str = ""  # for "binary": the kind of file its signature shows ("a PNG image"), if known
     bad_byte: int | None = None
 
 
@@ -124,7 +124,7 @@ def sniff_layout(source: SourceFile) -> Layout:
         head = handle.read(SNIFF_BYTES)
         offset = len(BOM) if head.startswith(BOM) else 0
         if _looks_binary(head):
-            kind = next((name for magic, name in MAGIC_NUMBERS.items() if head.startswith(magic)), "binary data")
+            kind = next((name for magic, name in MAGIC_NUMBERS.items() if head.startswith(magic)), "")
             return Layout("binary", kind, _first_bad_byte(head))
         handle.seek(offset)
         lines = (raw for raw in handle if raw.strip())
@@ -170,7 +170,8 @@ def json_items(source: SourceFile) -> Iterator[Item]:
         yield from _jsonl_items(source)
         return
     if layout.kind == "text":
-        raise source.error(f"not JSON or JSON Lines: the file is plain text starting {_preview(layout.first_line)}", line=1)
+        start = _preview(layout.first_line)
+        raise source.error(f"not JSON or JSON Lines: the file is plain text starting {start}", line=1)
     document = json_document(source, layout)
     if isinstance(document, list):
         if not document:
@@ -234,10 +235,17 @@ def head_lines(source: SourceFile, count: int) -> list[str]:
 def _refuse_empty_or_binary(source: SourceFile, layout: Layout) -> None:
     if layout.kind == "empty":
         raise source.error("file is empty")
-    if layout.kind == "binary" and layout.bad_byte is not None:
-        raise source.error(f"not UTF-8 text at byte {layout.bad_byte} ({layout.first_line})")
     if layout.kind == "binary":
-        raise source.error(f"{layout.first_line}, not text")
+        raise source.error(describe_binary(layout))
+
+
+def describe_binary(layout: Layout) -> str:
+    """"a PNG image, not text", "not UTF-8 text at byte 12", "binary data (NUL bytes), not text"."""
+    if layout.first_line:
+        return f"{layout.first_line}, not text"
+    if layout.bad_byte is not None:
+        return f"not UTF-8 text at byte {layout.bad_byte}"
+    return "binary data (NUL bytes), not text"
 
 
 def _decode(data: bytes, source: SourceFile, offset: int, line: int | None = None) -> str:

@@ -9,7 +9,7 @@ from pipeline.scoring.choices import choice, normal_text
 from pipeline.scoring.common import NOTHING, Score, marked_answer, scorer
 from pipeline.scoring.numeric import numeric
 
-_BBH_OPTION = re.compile(r"\([A-Za-z]\)")
+_BBH_OPTION = re.compile(r"\([A-Za-z]\)(?:\s|$)")  # "(A)", or SALAM's whole option "(a) 02/16/2009"
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -51,7 +51,7 @@ def _comparable(text: str) -> str:
 def bbh(output: str, gold: str, choices: tuple[str, ...]) -> Score:
     """Default BBH rule: pick the rule from the gold. "(A)" -> choice, True/Yes/valid -> boolean, "12" -> numeric, else text."""
     target = gold.strip()
-    if _BBH_OPTION.fullmatch(target):
+    if _BBH_OPTION.match(target):
         return choice(output, gold, choices)
     if gold_truth(target) is not None and " " not in target:
         return boolean(output, gold, choices)

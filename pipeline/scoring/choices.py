@@ -40,16 +40,16 @@ def normal_text(text: str) -> str:
 
 # --- Errata's default --------------------------------------------------------------------------
 
-_OPTION_WORD = r"(?:(?:option|choice)\s*)?"
+_OPTION_WORD = r"(?:(?i:option|choice)\s*)?"
 _LEADING = r"^[\s*\"'`:]*" + _OPTION_WORD
 # "(B)", "B)", "[B]", "(b) text" at the start of an answer.
-_START_BRACKETED = re.compile(_LEADING + r"[(\[]?([A-Za-z])[)\]]", re.IGNORECASE)
+_START_BRACKETED = re.compile(_LEADING + r"[(\[]?([A-Za-z])[)\]]")
 # "B", "B.", "B:" at the start, alone or before something that is not a lower-case word ("A man...").
-_START_BARE = re.compile(_LEADING + r"([A-Z])(?:[.:,]?\s*$|[.:,]\s|\s+(?![a-z]))", re.IGNORECASE)
+_START_BARE = re.compile(_LEADING + r"([A-Z])(?:[.:,]?\s*$|[.:,]\s|\s+(?![a-z]))")
 # After a marker the letter may be followed by anything: "The answer is B because ...".
 _MARKED_BARE = re.compile(_LEADING + r"([A-Z])\b(?!['\u2019])")
 # Anywhere in a long answer: "(B)" or "option B".
-_ANYWHERE = re.compile(r"\(([A-Za-z])\)|\b(?:option|choice)\s+\(?([A-Z])\b", re.IGNORECASE)
+_ANYWHERE = re.compile(r"\(([A-Za-z])\)|\b(?i:option|choice)\s+\(?([A-Z])\b")
 
 
 @scorer

@@ -107,9 +107,3 @@ def first_line(text: str) -> str:
         if line.strip(" \t*:#"):
             return line.strip()
     return ""
-
-
-def last_index_of(text: str, marker: str) -> int:
-    """Position just after the last `marker` in `text`, or -1."""
-    at = text.rfind(marker)
-    return at + len(marker) if at >= 0 else -1

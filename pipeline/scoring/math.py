@@ -75,7 +75,7 @@ def _same_items(answer: str, gold: str) -> bool:
 
 
 def _items(answer: str) -> list[str] | None:
-    """"(1,2)" -> ["1", "2"]: the top-level items of a tuple, interval or list, brackets kept as the first item."""
+    """Top-level items of a tuple, interval or list, its brackets first: "(1,2]" -> ["(]", "1", "2"]."""
     opening, closing = answer[:1], answer[-1:]
     bracketed = opening in "([{" and closing in ")]}" and len(answer) > 1
     inner = answer[1:-1] if bracketed else answer
@@ -146,6 +146,8 @@ def _lema_normalise(answer: str | None) -> str | None:
 # --- LbT (imagination-research/lbt lbt/datasets_adapter/math_dataset.py, MathExamScorer) -------
 
 _LBT_SEED_MARKER = re.compile(r"\[\[Final Answer\]\]:\n([^\n]+)\n")
+# The seed's Minerva rewrite is quadratic on a long line full of "\boxed{"; no real answer is this long.
+MAX_LBT_ANSWER = 2000
 
 
 @scorer
@@ -157,14 +159,17 @@ def lbt_math(output: str, gold: str, choices: tuple[str, ...]) -> Score:
     the whole "[[FinalAnswer]]:5" and never matches. Gold goes through the same extraction.
     """
     extracted = _lbt_answer(output)
-    if not extracted:
+    if extracted is None:
         return NOTHING
-    return Score(extracted, _lbt_equivalent(extracted, _lbt_answer(gold)))
+    expected = _lbt_answer(gold)
+    return Score(extracted or None, expected is not None and _lbt_equivalent(extracted, expected))
 
 
-def _lbt_answer(text: str) -> str:
+def _lbt_answer(text: str) -> str | None:
     found = _LBT_SEED_MARKER.findall(text)
     answer = found[0] if found else text.strip().split("\n")[-1]
+    if not answer.strip() or len(answer) > MAX_LBT_ANSWER:
+        return None
     return minerva_normalise(answer)
 
 

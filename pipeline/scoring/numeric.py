@@ -138,7 +138,7 @@ def _gsi_extract(text: str) -> str | None:
 
 
 def _gsi_normalise(number: str) -> str:
-    """"5.00" -> "5", "0.50" -> "0.5", "3/4" -> "0.75"; text that is not a number stays as it is."""
+    """Drop trailing zeros the way GSI does: "5.00" -> "5", "0.50" -> "0.5", "3/4" -> "0.75"; non-numbers stay."""
     try:
         value = float(number)
     except ValueError:

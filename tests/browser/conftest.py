@@ -34,8 +34,14 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@pytest.fixture(scope="session")
+def collected_static():
+    """Served as in production: whitenoise serves collected files only when DEBUG is off."""
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=REPO, check=True)
+
+
 @pytest.fixture
-def live_errata(transactional_db, celery_worker_process):
+def live_errata(transactional_db, celery_worker_process, collected_static):
     """Errata under daphne (the real ASGI server) on a free port, sharing this test's database."""
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=_database_url_for_subprocess(), ALLOWED_HOSTS="127.0.0.1,localhost")
@@ -54,7 +60,10 @@ def live_errata(transactional_db, celery_worker_process):
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
+    # sync_playwright keeps an event loop running in this thread; the test's own ORM calls
+    # (creating users, reading rows) are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Debian's chromium (make test installs it)")
     from playwright.sync_api import sync_playwright

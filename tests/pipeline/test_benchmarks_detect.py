@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.benchmarks import detect_format
+from pipeline.benchmarks import DatasetFormatError, detect_format
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmarks"
 SHARED = Path(__file__).parents[2].parent / "shared"
@@ -32,7 +32,10 @@ FIXTURE_FORMATS = {
     "gsi/gsm8k.json": "gsi",
     "gsi/aqua_rat.json": "gsi",
     "gsi/svamp.json": "gsi",
+    "salam/mistake_collections.json": "salam_collection",
+    "salam/status.json": "salam_status",
 }
+FIXTURE_FILE_FORMATS = {name: kind for name, kind in FIXTURE_FORMATS.items() if "." in name}
 
 SHARED_FORMATS = {
     "datasets/gsm8k/test.jsonl": "gsm8k",
@@ -50,6 +53,10 @@ SHARED_FORMATS = {
     "seed-data/gsi/test/svamp.json": "gsi",
     "seed-data/gsi/test/aqua_rat.json": "gsi",
     "seed-data/gsi/inference/cot/gsm8k.json": "gsi",
+    "seed-data/salam/bbh/flan_t5/mistake_collections.json": "salam_collection",
+    "seed-data/salam/bbh/flan_t5/correct_collections.json": "salam_collection",
+    "seed-data/salam/bbq_sm/flan_t5/mistake_collections.json": "salam_collection",
+    "seed-data/salam/bbq_sm/flan_t5/status.json": "salam_status",
 }
 
 
@@ -58,12 +65,9 @@ def test_it_detects_each_fixture(relative, expected):
     assert detect_format(FIXTURES / relative) == expected
 
 
-@pytest.mark.parametrize(("relative", "expected"), FIXTURE_FORMATS.items())
+@pytest.mark.parametrize(("relative", "expected"), FIXTURE_FILE_FORMATS.items())
 def test_detection_ignores_the_file_name(tmp_path, relative, expected):
-    source = FIXTURES / relative
-    if source.is_dir():
-        pytest.skip("folders keep their files' names")
-    shutil.copy(source, tmp_path / "upload.dat")
+    shutil.copy(FIXTURES / relative, tmp_path / "upload.dat")
     assert detect_format(tmp_path / "upload.dat") == expected
 
 
@@ -71,6 +75,16 @@ def test_detection_ignores_the_file_name(tmp_path, relative, expected):
 @pytest.mark.parametrize(("relative", "expected"), SHARED_FORMATS.items())
 def test_it_detects_each_real_file(relative, expected):
     assert detect_format(SHARED / relative) == expected
+
+
+@needs_shared
+@pytest.mark.parametrize("relative", [
+    "seed-data/salam/finetune_data/bbq_src_data.json",
+    "seed-data/fair/Llama-2-7b-chat-hf_svamp_false_round0.json",
+])
+def test_seed_files_that_are_not_problem_sets_are_refused(relative):
+    with pytest.raises(DatasetFormatError, match="not a dataset in any known format"):
+        detect_format(SHARED / relative)
 
 
 @needs_shared

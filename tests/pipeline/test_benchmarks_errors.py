@@ -177,9 +177,17 @@ def test_files_that_are_not_datasets_are_refused(tmp_path, name, content, expect
         assert expected in str(caught.value)
 
 
-def test_a_png_given_an_explicit_format_is_not_utf8(tmp_path):
+def test_a_png_given_an_explicit_format_is_still_refused(tmp_path):
     (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    assert "not UTF-8 text at byte 0" in str(load_error(tmp_path / "picture.png", format="gsm8k"))
+    assert str(load_error(tmp_path / "picture.png", format="gsm8k")) == "picture.png: a PNG image, not text"
+
+
+def test_latin1_text_is_not_utf8(tmp_path):
+    text = json.dumps(GSM8K_ROW, ensure_ascii=False).replace("What", "\u00c9t\u00e9 " * 200)
+    (tmp_path / "test.jsonl").write_bytes(text.encode("latin-1"))
+    for attempt in (detect_format, load):
+        with pytest.raises(DatasetFormatError, match="not UTF-8 text at byte 14"):
+            attempt(tmp_path / "test.jsonl")
 
 
 def test_explicit_format_that_does_not_fit_fails_precisely():
@@ -204,7 +212,8 @@ def test_files_of_different_formats_in_one_load(tmp_path):
 
 
 def test_files_of_different_benchmarks_in_one_gsi_load():
-    assert "mix aqua and gsm8k" in str(load_error([FIXTURES / "gsi" / "aqua_rat.json", FIXTURES / "gsi" / "gsm8k.json"]))
+    error = load_error([FIXTURES / "gsi" / "aqua_rat.json", FIXTURES / "gsi" / "gsm8k.json"])
+    assert "the files mix aqua and gsm8k problems; load them separately" in str(error)
 
 
 def test_missing_path_and_folder_without_data(tmp_path):
@@ -272,6 +281,14 @@ def test_gsi_answer_letter_outside_the_options(tmp_path):
     error = load_error(write_json(tmp_path / "aqua_rat.json", [row]))
     assert (error.record, error.field) == (1, "answer_value")
     assert "must be one of the letters A, B, got 'E'" in str(error)
+
+
+def test_salam_status_errors_name_the_task_and_set(tmp_path):
+    row = {"response/prompt_str": "Who?\nOptions:\n(A) x\n(B) y", "response/target_str": "(A)"}
+    status = {"Age_zero_shot": {"train_set": [row, {"response/prompt_str": "Who?"}], "test_set": []}}
+    error = load_error(write_json(tmp_path / "status.json", status))
+    assert str(error) == (
+        "status.json, record 2, field 'response/target_str': Age_zero_shot train_set: missing")
 
 
 def test_error_keeps_no_partial_records(tmp_path):

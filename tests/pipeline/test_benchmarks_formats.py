@@ -21,6 +21,7 @@ def test_formats_describe_themselves_for_a_dropdown():
     answer_formats = {"number", "multiple_choice", "boolean", "math", "text"}
     assert set(FORMATS) == {
         "gsm8k", "svamp", "bbh", "bbq", "strategyqa", "logiqa", "math", "lema_choice", "lema_cot", "gsi",
+        "salam_collection", "salam_status",
     }
     for name, info in FORMATS.items():
         assert info.name == name
@@ -169,6 +170,13 @@ def test_logiqa_option_letters_written_loosely_are_dropped_too(tmp_path):
     assert load(tmp_path / "Test.txt").records[0].choices == ("first", "second", "third", "fourth")
 
 
+def test_logiqa_keeps_letters_inside_option_text(tmp_path):
+    text = "\nb\nContext.\nQuestion?\nMost shops in C.S City open early.\nB.No.2 valve\nC.Dr.Li\nD.A only\n"
+    (tmp_path / "Test.txt").write_text(text)
+    assert load(tmp_path / "Test.txt").records[0].choices == (
+        "Most shops in C.S City open early.", "No.2 valve", "Dr.Li", "A only")
+
+
 def test_math_tree_of_problem_files_is_named_by_path():
     loaded = load(FIXTURES / "math")
     assert (loaded.format, loaded.benchmark, loaded.answer_format) == ("math", "math", "math")
@@ -182,7 +190,8 @@ def test_math_tree_of_problem_files_is_named_by_path():
 
 
 def test_math_as_json_array_and_as_json_lines(tmp_path):
-    problems = [json.loads(path.read_text()) for path in sorted((FIXTURES / "math" / "test" / "algebra").glob("*.json"))]
+    folder = FIXTURES / "math" / "test" / "algebra"
+    problems = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
     (tmp_path / "problems.json").write_text(json.dumps(problems))
     (tmp_path / "problems.jsonl").write_text("".join(json.dumps(problem) + "\n" for problem in problems))
     for name in ("problems.json", "problems.jsonl"):
@@ -249,6 +258,29 @@ def test_gsi_svamp_ids_name_the_benchmark():
     loaded = load(FIXTURES / "gsi" / "svamp.json")
     assert (loaded.benchmark, loaded.answer_format) == ("svamp", "number")
     assert [record.gold_answer for record in loaded.records] == ["5", "20", "0.75"]
+
+
+def test_salam_collection_parses_options_and_names_tasks_without_the_shot_suffix():
+    loaded = load(FIXTURES / "salam" / "mistake_collections.json")
+    assert (loaded.format, loaded.benchmark, loaded.answer_format) == ("salam_collection", "bbh", "multiple_choice")
+    assert [record.external_id for record in loaded.records] == [
+        "hyperbaton-4", "date_understanding-2", "date_understanding-7"]
+    record = loaded.records[1]
+    assert record.question == "Today is 03/01/2020. What is the date tomorrow in MM/DD/YYYY?"
+    assert (record.choices, record.gold_answer, record.task) == (
+        ("03/02/2020", "02/29/2020", "03/01/2021"), "A", "date_understanding")
+    assert record.metadata["student_output"] == "(C)"
+
+
+def test_salam_status_takes_the_split_from_train_set_and_test_set():
+    loaded = load(FIXTURES / "salam" / "status.json")
+    assert (loaded.format, loaded.benchmark, loaded.answer_format) == ("salam_status", "bbq", "multiple_choice")
+    assert [(record.external_id, record.split) for record in loaded.records] == [
+        ("Height-0", "train"), ("Height-1", "train"), ("Height-test-1", "test"),
+        ("Hobby-0", "train"), ("Hobby-test-1", "test"),
+    ]
+    assert loaded.records[2].gold_answer == "C"
+    assert loaded.records[2].choices == ("The short boy", "The tall boy", "Not known")
 
 
 def test_a_list_of_uploaded_files_loads_in_the_given_order():

@@ -103,3 +103,12 @@ def test_gsi_and_gsm8k_agree_on_gold_answers():
     gsi = load(SEEDS / "gsi" / "test" / "gsm8k.json").records
     gsm8k = load(DATASETS / "gsm8k" / "test.jsonl").records
     assert [record.gold_answer for record in gsi] == [record.gold_answer for record in gsm8k]
+
+
+def test_salam_seed_collections_and_status():
+    mistakes = load(SEEDS / "salam" / "bbh" / "flan_t5" / "mistake_collections.json")
+    assert (mistakes.benchmark, len(mistakes.records)) == ("bbh", 1855)
+    assert sum(1 for record in mistakes.records if record.choices) == 1852  # 3 upstream targets name no option
+    status = load(SEEDS / "salam" / "bbq_sm" / "flan_t5" / "status.json")
+    assert (status.format, status.benchmark) == ("salam_status", "bbq")
+    assert Counter(record.split for record in status.records) == {"train": 400, "test": 100}

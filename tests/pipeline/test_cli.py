@@ -167,3 +167,17 @@ def test_check_labels_refuses_a_file_of_another_shape(tmp_path):
     assert result.returncode == 2
     assert "not a seed file with labels" in result.stderr
     assert result.stdout == ""
+
+
+def test_check_labels_can_rescore_with_another_scorer():
+    path = FIXTURES / "fair/Tiny-student_svamp_false_round0.json"
+    result = run_pipeline("check-labels", str(path), "--scorer", "numeric")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["scorer"], report["records"], report["disagree"]) == ("numeric", 5, 2)
+
+
+def test_check_labels_refuses_an_unknown_scorer():
+    result = run_pipeline("check-labels", str(FIXTURES / "salam/bbq/status.json"), "--scorer", "astrology")
+    assert result.returncode == 2
+    assert "unknown scorer" in result.stderr

@@ -76,9 +76,10 @@ def test_it_rescores_fair_svamp_with_both_output_fields():
     assert report["benchmark"] == "svamp"
     assert report["scorer"] == "fair_numeric"
     assert report["output_field"] == "student_wrong_pred"
-    # only id 0 ends on the gold number; id 1 says 145 but FAIR's rule takes the last number, 0.92
-    assert counts(report) == (4, 3, 1)
-    assert report["fields"]["student_wrong_final_answer"] == {"agree": 3, "disagree": 1}
+    # only id 0 ends on the gold number; ids 1 and 4 say the gold first, but FAIR's rule takes the last
+    # number (id 4's "Answer:" opens the text, and the seed looks for "\nAnswer" after stripping it)
+    assert counts(report) == (5, 4, 1)
+    assert report["fields"]["student_wrong_final_answer"] == {"agree": 4, "disagree": 1}
     assert {(example["id"], example["field"]) for example in report["examples"]} == {
         (0, "student_wrong_pred"), (0, "student_wrong_final_answer")}
     assert report["examples"][0]["field"] == "student_wrong_pred"  # the scored field comes first
@@ -115,7 +116,7 @@ def test_it_accepts_fair_feedback_files_with_extra_fields(tmp_path):
         record.update(gpt_feedback="Check the last step.", gemini_feedback="", mistral_feedback="Recount.")
     path = tmp_path / "Tiny-student_svamp_feedback_round0.json"
     path.write_text(json.dumps(records))
-    assert counts(check_labels(path)) == (4, 3, 1)
+    assert counts(check_labels(path)) == (5, 4, 1)
 
 
 def test_examples_are_capped():
@@ -125,9 +126,22 @@ def test_examples_are_capped():
 
 
 def test_another_scorer_can_stand_in_for_the_seed_rule():
-    report = check_labels(FIXTURES / "fair/Tiny-student_svamp_false_round0.json", scorer="gsi_numeric")
-    assert report["scorer"] == "gsi_numeric"
-    assert report["records"] == 4
+    report = check_labels(FIXTURES / "fair/Tiny-student_svamp_false_round0.json", scorer="numeric")
+    assert report["scorer"] == "numeric"
+    # the default reads the opening "Answer: 23" line; id 1 has no marker, so 0.92 stays its answer
+    assert counts(report) == (5, 3, 2)
+    assert {example["id"] for example in report["examples"] if example["field"] == "student_wrong_pred"} == {0, 4}
+
+
+def test_other_scorers_get_salam_letter_gold_and_options_from_the_prompt():
+    seed = read_labelled_seed_file(FIXTURES / "salam/bbh/mistake_collections.json")
+    heptagon = seed.answers[2]
+    assert heptagon.choices == ("circle", "hexagon", "triangle", "heptagon")
+    assert heptagon.gold_for("salam_mc", seed.scorer) == "(d) heptagon"
+    assert heptagon.gold_for("bbh", seed.scorer) == "(D)"
+    report = check_labels(FIXTURES / "salam/bbh/mistake_collections.json", scorer="bbh")
+    assert counts(report) == (4, 2, 2)  # the default agrees with SALAM here: "heptagon" is option (D)
+    assert {example["gold"] for example in report["examples"]} == {"(C)", "(D)"}
 
 
 # --- telling formats apart --------------------------------------------------------------------------
@@ -137,11 +151,11 @@ def test_a_collection_needs_its_file_name_to_say_mistake_or_correct(tmp_path):
     shutil.copy(FIXTURES / "salam/bbh/mistake_collections.json", path)
     with pytest.raises(DatasetFormatError, match=NOT_LABELLED):
         check_labels(path)
-    assert check_labels(path, format="salam_correct_collection")["format"] == "salam_correct_collection"
+    assert check_labels(path, seed_format="salam_correct_collection")["format"] == "salam_correct_collection"
 
 
 def test_a_format_override_wins_over_the_file_name():
-    report = check_labels(FIXTURES / "salam/bbh/mistake_collections.json", format="salam_correct_collection")
+    report = check_labels(FIXTURES / "salam/bbh/mistake_collections.json", seed_format="salam_correct_collection")
     assert report["format"] == "salam_correct_collection"
     # every label flips to "right": the two records the rule scores right now agree
     assert sorted(example["index"] for example in report["examples"]) == [0, 3]
@@ -159,6 +173,14 @@ def test_it_refuses_files_that_are_not_labelled_seeds(tmp_path, content):
     path.write_text(content)
     with pytest.raises(DatasetFormatError, match=NOT_LABELLED):
         check_labels(path)
+
+
+@pytest.mark.parametrize("seed_format", ["fair_student_wrong", "salam_mistake_collection", "salam_status"])
+def test_a_forced_format_still_refuses_an_empty_or_wrong_shape(tmp_path, seed_format):
+    path = tmp_path / "mistake_collections.json"
+    path.write_text("[]")
+    with pytest.raises(DatasetFormatError, match=NOT_LABELLED):
+        check_labels(path, seed_format=seed_format)
 
 
 def test_a_record_missing_a_field_is_named(tmp_path):
@@ -183,23 +205,40 @@ def test_a_status_score_that_is_not_0_or_1_is_refused(tmp_path):
 # --- the real seed files (measured; see docs/label-check.md) ------------------------------------------
 
 REAL_FILES = [
-    # (path under seed-data, records, agree floor)
-    ("salam/bbh/flan_t5/mistake_collections.json", 1855, 0),
-    ("salam/bbh/flan_t5/correct_collections.json", 1203, 0),
-    ("salam/bbq_sm/flan_t5/mistake_collections.json", 519, 0),
-    ("salam/bbq_sm/flan_t5/correct_collections.json", 1681, 0),
-    ("salam/bbq_sm/flan_t5/status.json", 500, 0),
-    ("fair/Llama-2-7b-chat-hf_svamp_false_round0.json", 387, 0),
-    ("fair/Llama-2-7b-chat-hf_svamp_feedback_round0.json", 387, 0),
-    ("fair/Llama-2-7b-chat-hf_svamp_rationale_round0.json", 387, 0),
-    ("fair/Llama-2-7b-chat-hf_strategyQA_false_round0.json", 825, 0),
+    # (path under seed-data, records); each seed's own rule reproduces every one of its labels
+    ("salam/bbh/flan_t5/mistake_collections.json", 1855),
+    ("salam/bbh/flan_t5/correct_collections.json", 1203),
+    ("salam/bbq_sm/flan_t5/mistake_collections.json", 519),
+    ("salam/bbq_sm/flan_t5/correct_collections.json", 1681),
+    ("salam/bbq_sm/flan_t5/status.json", 500),
+    ("fair/Llama-2-7b-chat-hf_svamp_false_round0.json", 387),
+    ("fair/Llama-2-7b-chat-hf_svamp_feedback_round0.json", 387),
+    ("fair/Llama-2-7b-chat-hf_svamp_rationale_round0.json", 387),
+    ("fair/Llama-2-7b-chat-hf_strategyQA_false_round0.json", 825),
 ]
 
 
 @needs_shared
-@pytest.mark.parametrize(("relative_path", "records", "agree_floor"), REAL_FILES)
-def test_real_seed_labels_mostly_agree_with_their_own_rule(relative_path, records, agree_floor):
+@pytest.mark.parametrize(("relative_path", "records"), REAL_FILES)
+def test_each_real_seed_rule_reproduces_its_own_labels(relative_path, records):
     report = check_labels(SEED_DATA / relative_path)
     assert report["records"] == records
-    assert report["agree"] + report["disagree"] == records
+    assert report["agree"] == records  # measured: 100% on every file; a drop means a seed rule lost a quirk
+    for tally in report.get("fields", {}).values():
+        assert tally["agree"] == records
+
+
+@needs_shared
+@pytest.mark.parametrize(("relative_path", "scorer", "agree_floor", "mislabelled"), [
+    # Errata's default rule finds the seeds' known mislabels (measured: 1844, 1199, 362, 790 agree)
+    ("salam/bbh/flan_t5/mistake_collections.json", "bbh", 1830, {"index": 762}),  # "A" for (A)
+    ("salam/bbh/flan_t5/correct_collections.json", "bbh", 1190, {"index": 234}),  # "E" inside "(i) sector"
+    ("fair/Llama-2-7b-chat-hf_svamp_false_round0.json", "numeric", 350, {"id": 0}),  # "145" said first
+    ("fair/Llama-2-7b-chat-hf_strategyQA_false_round0.json", "boolean", 780, {"id": 24}),  # "True or False:" echo
+])
+def test_the_default_scorer_flags_known_seed_mislabels(relative_path, scorer, agree_floor, mislabelled):
+    report = check_labels(SEED_DATA / relative_path, scorer=scorer, max_examples=100)
     assert report["agree"] >= agree_floor
+    flagged = [example for example in report["examples"]
+               if mislabelled.items() <= example.items() and example["rescored"] != example["label"]]
+    assert flagged, f"expected {mislabelled} among the disagreements"

@@ -19,10 +19,10 @@ from django.utils.text import get_valid_filename
 
 from pipeline.benchmarks import FORMATS, DatasetFormatError, ProblemRecord, load
 from pipeline.scoring import default_scorer
-from pipeline.splits import SplitRule, apply_split
-from webapp.datasets.models import Dataset, DatasetImport, ImportStatus, Problem
+from pipeline.splits import SplitRule, split_labels
+from webapp.datasets.bulk import insert_problems
+from webapp.datasets.models import Dataset, DatasetImport, ImportStatus
 
-WRITE_BATCH = 2000
 GENERIC_STEMS = {"train", "test", "dev", "eval", "validation", "data"}
 
 
@@ -133,10 +133,10 @@ def dataset_import_run(*, import_id: int) -> DatasetImport:
         _progress(job, detected_format=loaded.format, records_read=len(loaded.records), phase="writing problems")
         options = job.options
         rule = SplitRule(rule=options["split_rule"], seed=options["seed"], test_fraction=options["test_fraction"])
-        records = apply_split(loaded.records, rule)
+        records = loaded.records
         dataset, added = problems_add(
             name=job.dataset_name or _default_name(job, loaded.format), benchmark=loaded.benchmark,
-            answer_format=loaded.answer_format, records=records, user=job.created_by,
+            answer_format=loaded.answer_format, records=records, splits=split_labels(records, rule), user=job.created_by,
             source=", ".join(Path(p).name for p in job.file_names), split_rule=options,
             license_note=options.get("license_note", ""),
         )
@@ -156,9 +156,13 @@ def _finish(job: DatasetImport, **fields) -> None:
 
 
 @transaction.atomic
-def problems_add(*, name: str, benchmark: str, answer_format: str, records: Sequence[ProblemRecord], user=None,
-                 source: str = "", split_rule: dict | None = None, license_note: str = "") -> tuple[Dataset, int]:
-    """Add ``records`` to the dataset ``name`` (created if new); problems it already has are skipped."""
+def problems_add(*, name: str, benchmark: str, answer_format: str, records: Sequence[ProblemRecord],
+                 splits: Sequence[str] | None = None, user=None, source: str = "", split_rule: dict | None = None,
+                 license_note: str = "") -> tuple[Dataset, int]:
+    """Add ``records`` to the dataset ``name`` (created if new); problems it already has are skipped.
+
+    ``splits`` gives each record's split; without it the records' own ``split`` fields are used.
+    """
     dataset, created = Dataset.objects.select_for_update().get_or_create(
         name=name,
         defaults=dict(benchmark=benchmark, answer_format=answer_format, scorer=default_scorer(benchmark),
@@ -168,25 +172,17 @@ def problems_add(*, name: str, benchmark: str, answer_format: str, records: Sequ
         raise ImportRejected(f"dataset {name!r} holds {dataset.benchmark} problems, this file is {benchmark}")
     before = dataset.problems.count()
     start = dataset.problems.aggregate(top=Max("position"))["top"] or 0
-    rows = (_problem_row(dataset, record, start + offset) for offset, record in enumerate(records, start=1))
-    _bulk_insert(rows)
+    splits = splits if splits is not None else [record.split for record in records]
+    insert_problems(
+        _problem_row(dataset.pk, record, split, start + offset)
+        for offset, (record, split) in enumerate(zip(records, splits, strict=True), start=1)
+    )
     return dataset, dataset.problems.count() - before
 
 
-def _problem_row(dataset: Dataset, record: ProblemRecord, position: int) -> Problem:
-    return Problem(
-        dataset=dataset, external_id=record.external_id, position=position, split=record.split, task=record.task,
-        question=record.question, choices=list(record.choices), gold_answer=record.gold_answer,
-        gold_rationale=record.gold_rationale, metadata=record.metadata, question_hash=question_hash(record.question),
+def _problem_row(dataset_id: int, record: ProblemRecord, split: str, position: int) -> tuple:
+    """One row in ``bulk.COLUMNS`` order."""
+    return (
+        dataset_id, record.external_id, position, split, record.task, record.question, list(record.choices),
+        record.gold_answer, record.gold_rationale, record.metadata, question_hash(record.question),
     )
-
-
-def _bulk_insert(rows: Iterable[Problem]) -> None:
-    batch: list[Problem] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= WRITE_BATCH:
-            Problem.objects.bulk_create(batch, ignore_conflicts=True)
-            batch.clear()
-    if batch:
-        Problem.objects.bulk_create(batch, ignore_conflicts=True)

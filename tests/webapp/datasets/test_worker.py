@@ -25,6 +25,6 @@ def test_a_real_worker_imports_an_uploaded_file(client, researcher, celery_worke
         return job.is_finished
 
     wait_for(lambda: finished() or celery_worker_process.poll() is not None, timeout=90, what="the import")
-    assert celery_worker_process.poll() is None, celery_worker_process.stdout.read()
-    assert job.status == ImportStatus.SUCCEEDED, job.error
+    assert celery_worker_process.poll() is None, celery_worker_process.log_path.read_text()
+    assert job.status == ImportStatus.SUCCEEDED, job.error or celery_worker_process.log_path.read_text()
     assert job.problems_added == 30 and job.dataset.problems.count() == 30
