@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 from pipeline.benchmarks.records import DatasetFormatError, ProblemRecord
@@ -38,11 +38,6 @@ def split_labels(records: Sequence[ProblemRecord], rule: SplitRule) -> list[str]
     if name == "first80":
         return _first_fraction_per_task(records, train_fraction=0.8)
     return _seeded_split(records, seed=rule.seed, test_fraction=rule.test_fraction)
-
-
-def apply_split(records: Sequence[ProblemRecord], rule: SplitRule) -> list[ProblemRecord]:
-    """Copies of the records with ``split`` set by ``rule`` (for small sets such as the demo)."""
-    return [replace(record, split=label) for record, label in zip(records, split_labels(records, rule))]
 
 
 def _keep_file_split(records: Sequence[ProblemRecord]) -> list[str]:

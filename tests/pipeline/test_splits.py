@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
 from pipeline.benchmarks.records import DatasetFormatError, ProblemRecord
-from pipeline.splits import SplitRule, apply_split
+from pipeline.splits import SplitRule, split_labels
 
 
 def records(n: int, task: str = "", split: str = "") -> list[ProblemRecord]:
     return [ProblemRecord(external_id=f"{task}{i}", question=f"q{i}", gold_answer="1", task=task, split=split) for i in range(n)]
+
+
+def apply_split(items: list[ProblemRecord], rule: SplitRule) -> list[ProblemRecord]:
+    return [replace(item, split=label) for item, label in zip(items, split_labels(items, rule))]
 
 
 def splits(items) -> dict[str, str]:

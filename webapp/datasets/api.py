@@ -9,7 +9,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from pipeline.benchmarks import FORMATS
-from pipeline.splits import SPLIT_RULES, SplitRule
+from pipeline.splits import SPLIT_RULES
 from webapp.datasets import selectors
 from webapp.datasets.models import Dataset, DatasetImport, Problem
 from webapp.datasets.services import ImportOptions, ImportRejected, dataset_import_create
@@ -98,12 +98,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         payload = ImportCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        options = ImportOptions(
-            dataset_name=data["dataset_name"], format=data["format"], license_note=data["license_note"],
-            split=SplitRule(rule=data["split_rule"], seed=data["seed"], test_fraction=data["test_fraction"]),
-        )
         try:
-            job = dataset_import_create(user=request.user, options=options, uploads=data["files"])
+            job = dataset_import_create(user=request.user, options=ImportOptions.from_fields(**data), uploads=data["files"])
         except ImportRejected as error:
             raise serializers.ValidationError({"files": str(error)}) from None
         import_dataset.delay_on_commit(job.pk)

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from pipeline.benchmarks import FORMATS
-from pipeline.splits import SPLIT_RULES, SplitRule
+from pipeline.splits import SPLIT_RULES
 from webapp.datasets.services import ImportOptions
 
 SPLIT_LABELS = {
@@ -56,8 +56,4 @@ class ImportForm(forms.Form):
     license_note = forms.CharField(required=False, max_length=500)
 
     def options(self) -> ImportOptions:
-        data = self.cleaned_data
-        return ImportOptions(
-            dataset_name=data["dataset_name"], format=data["format"], license_note=data["license_note"],
-            split=SplitRule(rule=data["split_rule"], seed=data["seed"], test_fraction=data["test_fraction"]),
-        )
+        return ImportOptions.from_fields(**self.cleaned_data)

@@ -37,6 +37,13 @@ class ImportOptions:
     split: SplitRule = SplitRule()
     license_note: str = ""
 
+    @classmethod
+    def from_fields(cls, *, dataset_name: str = "", format: str = "", split_rule: str = "auto", seed: int = 0,
+                    test_fraction: float = 0.2, license_note: str = "", **_ignored) -> "ImportOptions":
+        """From the flat fields a form, the API or the command line collect."""
+        split = SplitRule(rule=split_rule, seed=seed, test_fraction=test_fraction)
+        return cls(dataset_name=dataset_name, format=format or "", split=split, license_note=license_note)
+
     def as_json(self) -> dict:
         rule = self.split
         return {"split_rule": rule.rule, "seed": rule.seed, "test_fraction": rule.test_fraction, "license_note": self.license_note}
@@ -132,7 +139,7 @@ def dataset_import_run(*, import_id: int) -> DatasetImport:
         loaded = load([Path(p) for p in job.file_names], format=job.format or None)
         _progress(job, detected_format=loaded.format, records_read=len(loaded.records), phase="writing problems")
         options = job.options
-        rule = SplitRule(rule=options["split_rule"], seed=options["seed"], test_fraction=options["test_fraction"])
+        rule = ImportOptions.from_fields(**options).split
         records = loaded.records
         dataset, added = problems_add(
             name=job.dataset_name or _default_name(job, loaded.format), benchmark=loaded.benchmark,

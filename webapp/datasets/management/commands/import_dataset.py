@@ -5,7 +5,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.benchmarks import FORMATS
-from pipeline.splits import SplitRule
 from webapp.datasets.models import ImportStatus
 from webapp.datasets.services import ImportOptions, ImportRejected, dataset_import_create, dataset_import_run
 
@@ -25,9 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--license-note", default="")
 
     def handle(self, *args, paths, format, name, split_seed, split_rule, test_fraction, license_note, **options):
-        rule = SplitRule(rule="seeded", seed=split_seed, test_fraction=test_fraction) if split_seed is not None \
-            else SplitRule(rule=split_rule, test_fraction=test_fraction)
-        import_options = ImportOptions(dataset_name=name, format=format or "", split=rule, license_note=license_note)
+        import_options = ImportOptions.from_fields(
+            dataset_name=name, format=format, license_note=license_note, test_fraction=test_fraction,
+            split_rule="seeded" if split_seed is not None else split_rule, seed=split_seed or 0,
+        )
         try:
             job = dataset_import_create(user=None, options=import_options, paths=[Path(p) for p in paths])
         except ImportRejected as error:
