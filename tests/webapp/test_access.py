@@ -133,3 +133,8 @@ def test_wrong_password_is_refused_with_a_message(client, researcher):
     response = client.post(reverse("accounts:login"), {"username": researcher.username, "password": "nope"})
     assert response.status_code == 200
     assert b"Wrong username or password" in response.content
+
+
+def test_home_page_links_annotators_only_to_pages_they_may_open(annotator_client):
+    html = annotator_client.get(reverse("home")).content.decode()
+    assert reverse("datasets:list") not in html
