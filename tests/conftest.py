@@ -100,3 +100,27 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: s
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where CUDA is; elsewhere they are skipped with the reason."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run on a GPU machine)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this session's data folder (test database, broker queue, uploads)."""
+    import shutil
+
+    folder = Path(os.environ["ERRATA_DATA_DIR"])
+    if folder.name.startswith("session-") and folder.parent.name == "test":
+        shutil.rmtree(folder, ignore_errors=True)

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -22,3 +23,12 @@ def ensure_local_broker_folders() -> None:
 
 if str(app.conf.broker_url or "").startswith("filesystem"):
     ensure_local_broker_folders()
+
+
+@worker_ready.connect
+def resume_orphaned_runs(sender=None, **kwargs) -> None:
+    """A worker that starts picks up runs whose worker died mid-way (a killed worker's message may be gone)."""
+    from webapp.runs.services import runs_resume_orphaned
+
+    for run_id in runs_resume_orphaned():
+        app.log.get_default_logger().warning("resumed run %s: its worker had gone silent", run_id)

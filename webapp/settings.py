@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.core",
     "webapp.datasets",
+    "webapp.endpoints",
+    "webapp.runs",
+    "webapp.gather",
 ]
 
 MIDDLEWARE = [
@@ -119,6 +122,8 @@ else:
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# A running run silent for this long is taken for dead; a worker that starts resumes such runs.
+ERRATA_RUN_STALE_S = envint("ERRATA_RUN_STALE_S", 120, minimum=1)
 CELERY_TASK_ROUTES = {"gpu_worker.*": {"queue": "gpu"}}
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for the next one
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -130,6 +135,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 ERRATA_MODEL_TIMEOUT_S = envfloat("ERRATA_MODEL_TIMEOUT_S", 120.0)
 ERRATA_MODEL_CONCURRENCY = envint("ERRATA_MODEL_CONCURRENCY", 8, minimum=1)
 ERRATA_MODEL_MAX_RETRIES = envint("ERRATA_MODEL_MAX_RETRIES", 5, minimum=0)
+# Where the CPU model server that `make run` starts serves the packaged demo model.
+ERRATA_LOCAL_MODEL_URL = envurl("ERRATA_LOCAL_MODEL_URL", schemes={"http", "https"}) or "http://127.0.0.1:8001/v1"
 ERRATA_ARTIFACTS_DIR = Path(os.environ.get("ERRATA_ARTIFACTS_DIR") or DATA_DIR / "artifacts")
 
 # --- Uploads and imports ----------------------------------------------------------------

@@ -8,17 +8,27 @@ from rest_framework.routers import DefaultRouter
 
 from webapp.core import views as core_views
 from webapp.datasets import api as datasets_api
+from webapp.endpoints import api as endpoints_api
+from webapp.gather import api as gather_api
+from webapp.runs import api as runs_api
 
 router = DefaultRouter()
 router.register("datasets", datasets_api.DatasetViewSet, basename="dataset")
 router.register("problems", datasets_api.ProblemViewSet, basename="problem")
 router.register("imports", datasets_api.ImportViewSet, basename="import")
+router.register("endpoints", endpoints_api.ModelEndpointViewSet, basename="endpoint")
+router.register("runs", runs_api.RunViewSet, basename="run")
+router.register("gather-runs", gather_api.GatherRunViewSet, basename="gather-run")
+router.register("attempts", gather_api.AttemptViewSet, basename="attempt")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("health/", core_views.health, name="health"),
     path("accounts/", include("webapp.accounts.urls")),
     path("datasets/", include("webapp.datasets.urls")),
+    path("models/", include("webapp.endpoints.urls")),
+    path("runs/", include("webapp.runs.urls")),
+    path("gather/", include("webapp.gather.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

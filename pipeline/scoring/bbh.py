@@ -11,6 +11,7 @@ from pipeline.scoring.numeric import numeric
 
 _BBH_OPTION = re.compile(r"\([A-Za-z]\)(?:\s|$)")  # "(A)", or SALAM's whole option "(a) 02/16/2009"
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_BARE_LETTER = re.compile(r"[A-Za-z]")
 
 
 @scorer
@@ -49,9 +50,13 @@ def _comparable(text: str) -> str:
 
 @scorer
 def bbh(output: str, gold: str, choices: tuple[str, ...]) -> Score:
-    """Default BBH rule: pick the rule from the gold. "(A)" -> choice, True/Yes/valid -> boolean, "12" -> numeric, else text."""
+    """Default BBH rule: pick the rule from the gold. "(A)" -> choice, True/Yes/valid -> boolean, "12" -> numeric, else text.
+
+    Errata's loader stores a multiple-choice gold as the bare letter with the options in ``choices``:
+    a one-letter gold with choices is an option too.
+    """
     target = gold.strip()
-    if _BBH_OPTION.match(target):
+    if _BBH_OPTION.match(target) or (choices and _BARE_LETTER.fullmatch(target)):
         return choice(output, gold, choices)
     if gold_truth(target) is not None and " " not in target:
         return boolean(output, gold, choices)

@@ -188,6 +188,17 @@ def test_bbh(output, gold, extracted, correct):
 
 
 @pytest.mark.parametrize(("output", "gold", "extracted", "correct"), [
+    # Errata's BBH loader keeps the letter as gold and the option texts as choices.
+    ("So the answer is (B).", "B", "B", True),
+    ("So the answer is (A).", "B", "A", False),
+    ("So the answer is 12/25/1937.", "B", "B", True),  # the option's text names it too
+])
+def test_bbh_with_a_bare_letter_gold_and_its_options(output, gold, extracted, correct):
+    choices = ("12/11/1937", "12/25/1937", "01/04/1938")
+    assert score("bbh", output, gold, choices) == Score(extracted, correct)
+
+
+@pytest.mark.parametrize(("output", "gold", "extracted", "correct"), [
     ("Paris", "paris", "Paris", True),
     ("**Paris.**", "Paris", "**Paris.**", True),
     ("Let me think.\nThe capital is\nParis", "Paris", "Paris", True),  # the last line, without a marker

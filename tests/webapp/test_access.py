@@ -6,6 +6,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from webapp.datasets.models import Dataset, DatasetImport, Problem
+from webapp.endpoints.models import ModelEndpoint
+from webapp.gather.models import Attempt
+from webapp.runs.models import Run
 
 LOGIN = "login"  # a redirect to the sign-in page
 ROLES = ("anonymous", "annotator", "researcher", "admin")
@@ -13,6 +16,8 @@ PAGE_RESEARCHERS = {"anonymous": LOGIN, "annotator": 403, "researcher": 200, "ad
 PAGE_EVERYONE = {"anonymous": LOGIN, "annotator": 200, "researcher": 200, "admin": 200}
 API_RESEARCHERS = {"anonymous": 401, "annotator": 403, "researcher": 200, "admin": 200}
 POST_ONLY = {"anonymous": LOGIN, "annotator": 405, "researcher": 405, "admin": 405}
+API_POST_ONLY = {"anonymous": 401, "annotator": 403, "researcher": 405, "admin": 405}
+POST_ONLY_RESEARCHERS = {"anonymous": LOGIN, "annotator": 403, "researcher": 405, "admin": 405}
 
 # What a GET of each named route must answer, per role. A new route without an entry fails
 # test_every_route_has_an_expectation, so nobody adds a page without deciding who may see it.
@@ -29,7 +34,29 @@ EXPECTED = {
     "datasets:problem": PAGE_RESEARCHERS,
     "datasets:import": PAGE_RESEARCHERS,
     "datasets:import-detail": PAGE_RESEARCHERS,
+    "endpoints:list": PAGE_RESEARCHERS,
+    "endpoints:new": PAGE_RESEARCHERS,
+    "endpoints:detail": PAGE_RESEARCHERS,
+    "endpoints:edit": PAGE_RESEARCHERS,
+    "endpoints:test": POST_ONLY_RESEARCHERS,
+    "runs:list": PAGE_RESEARCHERS,
+    "runs:detail": PAGE_RESEARCHERS,
+    "runs:cancel": POST_ONLY_RESEARCHERS,
+    "runs:resume": POST_ONLY_RESEARCHERS,
+    "gather:new": PAGE_RESEARCHERS,
+    "gather:attempts": PAGE_RESEARCHERS,
+    "gather:attempt": PAGE_RESEARCHERS,
+    "run-list": API_RESEARCHERS,
+    "run-detail": API_RESEARCHERS,
+    "run-cancel": API_POST_ONLY,
+    "run-resume": API_POST_ONLY,
+    "gather-run-list": API_POST_ONLY,
+    "attempt-list": API_RESEARCHERS,
+    "attempt-detail": API_RESEARCHERS,
     "api-root": API_RESEARCHERS,
+    "endpoint-list": API_RESEARCHERS,
+    "endpoint-detail": API_RESEARCHERS,
+    "endpoint-test": API_POST_ONLY,
     "dataset-list": API_RESEARCHERS,
     "dataset-detail": API_RESEARCHERS,
     "problem-list": API_RESEARCHERS,
@@ -65,7 +92,14 @@ def objects(researcher):
     problem = Problem.objects.create(dataset=dataset, external_id="1", position=1, split="test", question="q",
                                      gold_answer="1", question_hash="x")
     job = DatasetImport.objects.create(upload_dir="", content_sha256="0" * 64, created_by=researcher)
-    return {"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
+    endpoint = ModelEndpoint.objects.create(name="m", base_url="http://127.0.0.1:9/v1", model_name="m")
+    run = Run.objects.create(kind="gather", name="r", config={})
+    attempt = Attempt.objects.create(run=run, problem=problem, model_name="m", prompt="[]", raw_output="x", correct=False,
+                                     scorer="numeric")
+    ids = {"runs:detail": run.pk, "runs:cancel": run.pk, "runs:resume": run.pk, "run-detail": run.pk,
+           "run-cancel": run.pk, "run-resume": run.pk, "gather:attempt": attempt.pk, "attempt-detail": attempt.pk}
+    return ids | {"endpoints:detail": endpoint.pk, "endpoints:edit": endpoint.pk, "endpoints:test": endpoint.pk,
+            "endpoint-detail": endpoint.pk, "endpoint-test": endpoint.pk,"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
             "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}
 
 

@@ -1,4 +1,4 @@
-"""Load Errata's demo dataset (generated arithmetic word problems) and, on a dev machine, the demo users."""
+"""Load Errata's demo: the generated arithmetic dataset, the packaged SmolLM2 endpoint and, on a dev machine, demo users."""
 
 from django.conf import settings
 from django.core.management import call_command
@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from pipeline.demo import demo_problems
 from pipeline.splits import SplitRule, split_labels
 from webapp.datasets.services import problems_add
+from webapp.endpoints.services import demo_endpoint_ensure
 
 DEMO_DATASET = "Errata demo: arithmetic word problems"
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
             license_note="Errata's own, generated",
         )
         self.stdout.write(f"Demo dataset {dataset.name!r}: {added} problems added.")
+        endpoint = demo_endpoint_ensure()
+        self.stdout.write(f"Demo model {endpoint.name!r} ({endpoint.base_url}, model {endpoint.model_name!r}).")
         if settings.DEBUG and settings.ERRATA_DEMO:
             self.stdout.write("Demo sign-in (development only):")
             call_command("create_demo_users", password=password, stdout=self.stdout)

@@ -1,0 +1,67 @@
+"""The gpu_worker Celery app (no Django): the `gpu` queue, on the same broker the web side uses, from env only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from celery import Celery
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_QUEUE = "gpu"
+
+
+def data_dir(environ: Mapping[str, str]) -> Path:
+    """Same rule as webapp/settings.py: $ERRATA_DATA_DIR, else <repo>/var."""
+    return Path(environ.get("ERRATA_DATA_DIR") or REPO / "var").resolve()
+
+
+def broker_config(environ: Mapping[str, str]) -> dict:
+    """Broker settings: $REDIS_URL when set, else kombu's filesystem queue in the web side's folders."""
+    redis_url = (environ.get("REDIS_URL") or "").strip()
+    if redis_url:
+        return {"broker_url": redis_url, "broker_transport_options": {}}
+    folders = data_dir(environ) / "celery-broker"
+    return {
+        "broker_url": "filesystem://",
+        "broker_transport_options": {
+            "data_folder_in": str(folders / "queue"),
+            "data_folder_out": str(folders / "queue"),
+            "processed_folder": str(folders / "processed"),
+            "control_folder": str(folders / "control"),
+            "store_processed": False,
+        },
+    }
+
+
+def make_app(environ: Mapping[str, str] | None = None) -> Celery:
+    """A Celery app configured from ``environ`` (default: os.environ); tests build one per broker folder."""
+    environ = os.environ if environ is None else environ
+    celery = Celery("errata_gpu")
+    celery.conf.update(
+        **broker_config(environ),
+        task_default_queue=GPU_QUEUE,
+        task_routes={"gpu_worker.*": {"queue": GPU_QUEUE}},
+        task_acks_late=True,  # a worker killed mid-batch leaves the message for the next worker
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # one batch at a time: a batch can hold the GPU for minutes
+        task_ignore_result=True,  # results travel back as tasks on the web side's queue
+        broker_connection_retry_on_startup=True,
+        include=["gpu_worker.tasks"],
+    )
+    ensure_broker_folders(celery)
+    return celery
+
+
+def ensure_broker_folders(celery: Celery) -> None:
+    """kombu's filesystem transport needs its folders before anyone sends or polls."""
+    if not str(celery.conf.broker_url).startswith("filesystem"):
+        return
+    options = celery.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+app = make_app()

@@ -1,0 +1,443 @@
+"""The CPU generation engine: served models, a request queue, and one worker thread that batches decoding.
+
+Callers on any thread (the server's event loop, a Celery task) submit requests; a single worker
+thread owns the models and runs continuous batching (``gpu_worker.batching``): requests for the
+same model and adapter share each forward pass, new ones join between steps, and every row
+keeps its own max_tokens, stop strings, temperature, top_p and seed. Results and streamed text go
+back to asyncio callers through ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import queue
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from gpu_worker.batching import Batch, Row
+from gpu_worker.generation import TextTracker
+from gpu_worker.loading import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to serve under one name: base weights (HF folder, folder with a .gguf, or a .gguf file) and adapters."""
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)  # adapter model name -> peft LoRA folder
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings of one request; temperature 0 is greedy; sample i draws with ``sample_seed(seed, i)``."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+    ignore_eos: bool = False  # as vLLM's: always generate max_tokens (benchmarks)
+    fit_context: bool = False  # lower max_tokens to what the context leaves instead of refusing the request
+
+    def validate(self) -> None:
+        if not isinstance(self.n, int) or self.n < 1:
+            raise InvalidRequestError("n must be an integer >= 1")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise InvalidRequestError("max_tokens must be an integer >= 1")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise InvalidRequestError("temperature must be between 0 and 2")
+        if not 0.0 < self.top_p <= 1.0:
+            raise InvalidRequestError("top_p must be greater than 0 and at most 1")
+
+
+@dataclass
+class Generated:
+    """One finished sample."""
+
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) or "length" (max_tokens or the context ran out)
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UnknownModelError(LookupError):
+    """No served model or adapter has that name."""
+
+
+class InvalidRequestError(ValueError):
+    """The request cannot be served as asked (bad settings, prompt too long for the context)."""
+
+
+class EngineClosedError(RuntimeError):
+    """The engine was closed before the request finished."""
+
+
+class _Request:
+    """One submitted prompt with ``n`` rows; events go to ``deliver`` from the worker thread."""
+
+    def __init__(self, key: tuple, prompt_ids: list[int], params: GenerationParams, streaming: bool, deliver: Callable):
+        self.key = key  # (base model name, adapter name or None): rows batch only with the same key
+        self.prompt_ids = prompt_ids
+        self.params = params
+        self.streaming = streaming
+        self.cancelled = False
+        self._deliver = deliver
+
+    def on_delta(self, row: Row, text: str) -> None:
+        self._deliver(("delta", row.index, text))
+
+    def on_finished(self, row: Row) -> None:
+        done = Generated(row.tracker.text, row.finish_reason, len(self.prompt_ids), row.completion_tokens)
+        self._deliver(("done", row.index, done))
+
+    def on_error(self, error: BaseException) -> None:
+        self.cancelled = True
+        self._deliver(("error", None, error))
+
+
+def _to_loop(loop: asyncio.AbstractEventLoop, events: asyncio.Queue) -> Callable:
+    def deliver(event) -> None:
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # the caller's loop is gone: nobody is listening
+            pass
+
+    return deliver
+
+
+class TokenStream:
+    """Text deltas of one streamed sample; after the last one, ``finish_reason`` and token counts are set.
+
+    ``cancel()`` (or ``aclose()``) stops generation for the row, e.g. when the client disconnects.
+    """
+
+    def __init__(self, request: _Request, events: asyncio.Queue):
+        self._request = request
+        self._events = events
+        self.finish_reason: str | None = None
+        self.prompt_tokens = len(request.prompt_ids)
+        self.completion_tokens = 0
+
+    def __aiter__(self) -> TokenStream:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.finish_reason is not None:
+            raise StopAsyncIteration
+        try:
+            kind, _, payload = await self._events.get()
+        except BaseException:
+            self.cancel()
+            raise
+        if kind == "error":
+            raise payload
+        if kind == "done":
+            self.finish_reason, self.completion_tokens = payload.finish_reason, payload.completion_tokens
+            raise StopAsyncIteration
+        return payload
+
+    def cancel(self) -> None:
+        self._request.cancelled = True
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+
+class Engine:
+    """Serves the models of ``specs`` (and their adapters) from one worker thread with continuous batching."""
+
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        *,
+        max_batch_size: int = 8,
+        batch_window_ms: float = 10.0,
+        num_threads: int | None = None,
+        device: str = "cpu",
+    ):
+        import torch
+
+        self.specs = list(specs)
+        self._routes = _routes(self.specs)
+        self.max_batch_size = max_batch_size
+        self.batch_window_s = batch_window_ms / 1000
+        self._num_threads = num_threads
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self._models: dict[str, LoadedModel] = {spec.name: load_model(spec, device=device) for spec in self.specs}
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: dict[tuple, deque[Row]] = defaultdict(deque)
+        self._batches: dict[tuple, Batch] = {}
+        self._closed = False
+        self._stats = {"requests": 0, "steps": 0, "rows_finished": 0, "rows_cancelled": 0, "max_rows_in_step": 0}
+        self._worker = threading.Thread(target=self._work, name="errata-generation", daemon=True)
+        self._worker.start()
+
+    # ---- what is served
+
+    def model_names(self) -> list[str]:
+        """Every name a client may ask for: base models and adapters."""
+        return list(self._routes)
+
+    def parent(self, model: str) -> str | None:
+        """The base model an adapter name runs on; None for a base model."""
+        base, adapter = self._route(model)
+        return base if adapter else None
+
+    def context_length(self, model: str) -> int:
+        """How many tokens prompt and reply may hold together."""
+        return self._models[self._route(model)[0]].context_length
+
+    def chat_prompt(self, model: str, messages: list[dict]) -> str:
+        """The prompt text for ``messages``: the chat template with the assistant's turn opened."""
+        base, _ = self._route(model)
+        try:
+            return self._models[base].chat_prompt(messages)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidRequestError(f"cannot apply the chat template: {error}") from error
+        except Exception as error:  # jinja2 errors raised by templates (e.g. "roles must alternate")
+            if type(error).__module__.startswith("jinja2"):
+                raise InvalidRequestError(f"cannot apply the chat template: {error}") from error
+            raise
+
+    def _route(self, model: str) -> tuple[str, str | None]:
+        try:
+            return self._routes[model]
+        except KeyError:
+            raise UnknownModelError(f"The model `{model}` does not exist.") from None
+
+    # ---- generation
+
+    async def generate(self, model: str, prompt: str, params: GenerationParams) -> list[Generated]:
+        """``params.n`` samples for ``prompt``; cancelling the awaiting task cancels the generation."""
+        events: asyncio.Queue = asyncio.Queue()
+        request = self._submit(model, prompt, params, streaming=False, deliver=_to_loop(asyncio.get_running_loop(), events))
+        results: list[Generated | None] = [None] * params.n
+        try:
+            for _ in range(params.n):
+                kind, index, payload = await events.get()
+                if kind == "error":
+                    raise payload
+                results[index] = payload
+        finally:
+            request.cancelled = True  # no-op once finished; stops the rows if the caller gave up
+        return results
+
+    def stream(self, model: str, prompt: str, params: GenerationParams) -> AsyncIterator[str]:
+        """Text deltas of one sample, token by token (call from a running event loop; ``params.n`` must be 1)."""
+        if params.n != 1:
+            raise InvalidRequestError("stream one sample at a time (n=1); open several streams for more")
+        events: asyncio.Queue = asyncio.Queue()
+        request = self._submit(model, prompt, params, streaming=True, deliver=_to_loop(asyncio.get_running_loop(), events))
+        return TokenStream(request, events)
+
+    def generate_batch_sync(self, model: str, prompts: list[str], params: GenerationParams) -> list[list[Generated]]:
+        """``params.n`` samples for each prompt, blocking; every prompt is checked before any work starts."""
+        events: queue.Queue = queue.Queue()
+        prepared = [
+            self._prepare(model, prompt, params, streaming=False, deliver=lambda event, i=i: events.put((i, event)))
+            for i, prompt in enumerate(prompts)
+        ]
+        for _, rows in prepared:
+            self._enqueue(rows)
+        results = [[None] * params.n for _ in prompts]
+        try:
+            for _ in range(len(prompts) * params.n):
+                i, (kind, index, payload) = events.get()
+                if kind == "error":
+                    raise payload
+                results[i][index] = payload
+        finally:
+            for request, _ in prepared:
+                request.cancelled = True
+        return results
+
+    def _submit(self, model: str, prompt: str, params: GenerationParams, **how) -> _Request:
+        request, rows = self._prepare(model, prompt, params, **how)
+        self._enqueue(rows)
+        return request
+
+    def _prepare(self, model, prompt, params, *, streaming: bool, deliver: Callable) -> tuple[_Request, list[Row]]:
+        import torch
+
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        base, adapter = self._route(model)
+        params.validate()
+        loaded = self._models[base]
+        ids = loaded.encode(prompt)
+        if not ids:
+            raise InvalidRequestError("the prompt is empty")
+        if params.fit_context and len(ids) < loaded.context_length:
+            params = replace(params, max_tokens=min(params.max_tokens, loaded.context_length - len(ids)))
+        if len(ids) + params.max_tokens > loaded.context_length:
+            raise InvalidRequestError(
+                f"This model's maximum context length is {loaded.context_length} tokens; the prompt has "
+                f"{len(ids)} tokens and max_tokens asks for {params.max_tokens} more."
+            )
+        request = _Request((base, adapter), ids, params, streaming, deliver)
+        seed = params.seed if params.seed is not None else random.SystemRandom().randrange(MAX_SEED)
+        rows = []
+        for i in range(params.n):
+            generator = None
+            if params.temperature > 0:
+                generator = torch.Generator(device=loaded.device).manual_seed(sample_seed(seed, i))
+            rows.append(Row(request, i, ids, params, generator, TextTracker(loaded.tokenizer, ids, params.stop)))
+        return request, rows
+
+    def _enqueue(self, rows: list[Row]) -> None:
+        self._stats["requests"] += 1
+        self._queue.put(rows)
+
+    # ---- the worker thread
+
+    def _work(self) -> None:
+        import torch
+
+        if self._num_threads:
+            torch.set_num_threads(self._num_threads)
+        with torch.inference_mode():
+            while self._collect():
+                self._admit()
+                self._step_all()
+        self._fail_all(EngineClosedError("the engine was closed"))
+
+    def _collect(self) -> bool:
+        """Move submitted rows to pending; when idle, wait for work and then a batch window. False: stop."""
+        busy = bool(self._batches) or any(self._pending.values())
+        try:
+            if not busy:
+                if not self._take(self._queue.get()):
+                    return False
+                deadline = time.monotonic() + self.batch_window_s
+                while sum(map(len, self._pending.values())) < self.max_batch_size:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._take(self._queue.get(timeout=left)):
+                        break
+            while True:
+                if not self._take(self._queue.get_nowait()):
+                    return False
+        except queue.Empty:
+            pass
+        return not self._closed
+
+    def _take(self, rows: list[Row] | None) -> bool:
+        if rows is None:
+            return False
+        self._pending[rows[0].request.key].extend(rows)
+        return True
+
+    def _admit(self) -> None:
+        for key, waiting in self._pending.items():
+            batch = self._batches.get(key) or Batch(self._models[key[0]], key[1])
+            if not waiting or not batch.can_admit():
+                continue
+            taken = []
+            while waiting and len(batch.rows) + len(taken) < self.max_batch_size:
+                row = waiting.popleft()
+                if row.request.cancelled:
+                    self._stats["rows_cancelled"] += 1
+                else:
+                    taken.append(row)
+            if not taken:
+                continue
+            try:
+                batch.admit(taken)
+            except Exception as error:
+                log.exception("prefill failed")
+                _fail({row.request for row in taken}, error)
+                continue
+            self._batches[key] = batch
+
+    def _step_all(self) -> None:
+        for key, batch in list(self._batches.items()):
+            cancelled = sum(row.request.cancelled for row in batch.rows)
+            try:
+                rows = batch.step()
+            except Exception as error:
+                log.exception("decoding step failed")
+                _fail({row.request for row in batch.rows}, error)
+                del self._batches[key]
+                continue
+            stats = self._stats
+            stats["steps"] += 1
+            stats["rows_cancelled"] += cancelled
+            stats["rows_finished"] += rows - len(batch.rows)
+            stats["max_rows_in_step"] = max(stats["max_rows_in_step"], rows)
+            if not batch.rows:
+                del self._batches[key]
+
+    def _fail_all(self, error: BaseException) -> None:
+        rows = [row for batch in self._batches.values() for row in batch.rows]
+        rows += [row for waiting in self._pending.values() for row in waiting]
+        while True:
+            try:
+                rows += self._queue.get_nowait() or []
+            except queue.Empty:
+                break
+        _fail({row.request for row in rows}, error)
+        self._batches.clear()
+        self._pending.clear()
+
+    def stats(self) -> dict[str, int]:
+        """Counters for tests and monitoring, plus the rows decoding and waiting right now."""
+        snapshot = dict(self._stats)
+        rows = [row for batch in list(self._batches.values()) for row in list(batch.rows)]
+        snapshot["active_rows"] = sum(row.finish_reason is None and not row.request.cancelled for row in rows)
+        snapshot["pending_rows"] = sum(len(waiting) for waiting in list(self._pending.values()))
+        return snapshot
+
+    def close(self) -> None:
+        """Stop the worker; requests still running end with ``EngineClosedError``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a request: ``seed`` itself for the first, unrelated seeds after it.
+
+    Hashing (rather than seed + index) keeps requests with neighbouring seeds from sharing samples.
+    """
+    if index == 0:
+        return seed % MAX_SEED
+    digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % MAX_SEED
+
+
+def _fail(requests, error: BaseException) -> None:
+    for request in requests:
+        if not request.cancelled:
+            request.on_error(error)
+
+
+def _routes(specs: Sequence[ModelSpec]) -> dict[str, tuple[str, str | None]]:
+    """Client-facing model name -> (base model name, adapter name or None); names must be unique."""
+    routes: dict[str, tuple[str, str | None]] = {}
+    for spec in specs:
+        for name, route in [(spec.name, (spec.name, None))] + [(a, (spec.name, a)) for a in spec.adapters]:
+            if name in routes:
+                raise ValueError(f"model name {name!r} is served twice")
+            routes[name] = route
+    return routes

@@ -1,0 +1,304 @@
+"""The generation engine on a tiny model: batching, joining a running batch, adapters, stops, seeds, sampling."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gpu_worker.engine import (
+    Engine,
+    EngineClosedError,
+    GenerationParams,
+    InvalidRequestError,
+    ModelSpec,
+    UnknownModelError,
+    sample_seed,
+)
+from gpu_worker.generation import TextTracker, keep_top_p, sample_next_tokens
+from gpu_worker.loading import resolve_weights
+from tests.conftest import wait_for
+
+PROMPTS = ["Once upon a time", "2 + 2 =", "The capital of France is", "a", "Hello, how are you today? I am"]
+GREEDY = GenerationParams(max_tokens=24, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_specs):
+    """An engine of this module's own, so its counters start at zero."""
+    with Engine(tiny_specs, max_batch_size=8, batch_window_ms=20, num_threads=1) as engine:
+        yield engine
+
+
+def texts(results) -> list[str]:
+    return [samples[0].text for samples in results]
+
+
+def alone(engine, model, prompt, params=GREEDY) -> str:
+    return engine.generate_batch_sync(model, [prompt], params)[0][0].text
+
+
+# ---- batching
+
+
+def test_a_batch_of_prompts_of_different_lengths_answers_as_each_prompt_alone(engine):
+    batched = texts(engine.generate_batch_sync("tiny", PROMPTS, GREEDY))
+    assert batched == [alone(engine, "tiny", prompt) for prompt in PROMPTS]
+    assert engine.stats()["max_rows_in_step"] >= len(PROMPTS)
+
+
+def test_requests_arriving_together_share_each_forward_pass(tiny_specs):
+    with Engine(tiny_specs, max_batch_size=8, batch_window_ms=50, num_threads=1) as fresh:
+
+        async def four():
+            return await asyncio.gather(*(fresh.generate("tiny", p, GREEDY) for p in PROMPTS[:4]))
+
+        asyncio.run(four())
+    stats = fresh.stats()  # once closed: the worker counts a step after handing out its tokens
+    assert stats["max_rows_in_step"] == 4
+    assert stats["steps"] == GREEDY.max_tokens  # one step per token for all four, not four times as many
+
+
+def test_max_batch_size_caps_the_rows_of_a_forward_pass(tiny_specs):
+    with Engine(tiny_specs, max_batch_size=2, num_threads=1) as small:
+        results = small.generate_batch_sync("tiny", PROMPTS, replace(GREEDY, max_tokens=4))
+    assert small.stats()["max_rows_in_step"] == 2
+    assert all(samples[0].completion_tokens == 4 for samples in results)
+
+
+def test_a_request_joins_a_running_batch_and_both_answer_as_alone(engine):
+    expected_long = alone(engine, "tiny", PROMPTS[4], replace(GREEDY, max_tokens=200))
+    expected_short = alone(engine, "tiny", PROMPTS[1])
+
+    async def staggered():
+        long = asyncio.create_task(engine.generate("tiny", PROMPTS[4], replace(GREEDY, max_tokens=200)))
+        while engine.stats()["active_rows"] == 0:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # the long one is well into decoding: the cache columns differ
+        short = await engine.generate("tiny", PROMPTS[1], GREEDY)
+        assert not long.done()  # it finished first: it joined instead of waiting
+        return (await long)[0].text, short[0].text
+
+    assert asyncio.run(staggered()) == (expected_long, expected_short)
+
+
+def test_base_and_adapters_in_flight_together_answer_as_alone(engine):
+    expected = {model: alone(engine, model, PROMPTS[0]) for model in ("tiny", "tiny-a", "tiny-b")}
+    assert len(set(expected.values())) == 3
+
+    async def together():
+        answers = await asyncio.gather(*(engine.generate(m, PROMPTS[0], GREEDY) for m in expected))
+        return dict(zip(expected, (a[0].text for a in answers)))
+
+    assert asyncio.run(together()) == expected
+
+
+def test_each_row_keeps_its_own_max_tokens_and_stop_strings(engine):
+    whole = alone(engine, "tiny", PROMPTS[0], replace(GREEDY, max_tokens=30))
+    stop = whole[10:13]
+
+    async def mixed():
+        return await asyncio.gather(
+            engine.generate("tiny", PROMPTS[0], replace(GREEDY, max_tokens=3)),
+            engine.generate("tiny", PROMPTS[0], replace(GREEDY, max_tokens=30, stop=(stop,))),
+            engine.generate("tiny", PROMPTS[0], replace(GREEDY, max_tokens=30)),
+        )
+
+    short, stopped, full = (r[0] for r in asyncio.run(mixed()))
+    assert (short.text, short.finish_reason, short.completion_tokens) == (whole[:3], "length", 3)
+    assert (stopped.text, stopped.finish_reason) == (whole[: whole.index(stop)], "stop")
+    assert (full.text, full.finish_reason, full.completion_tokens) == (whole, "length", 30)
+
+
+# ---- sampling and seeds
+
+
+def test_a_seed_reproduces_samples_and_n_samples_differ(engine):
+    params = GenerationParams(max_tokens=16, temperature=1.0, seed=3, n=3, ignore_eos=True)
+    first = [s.text for s in engine.generate_batch_sync("tiny", [PROMPTS[0]], params)[0]]
+    assert len(set(first)) == 3
+    assert [s.text for s in engine.generate_batch_sync("tiny", [PROMPTS[0]], params)[0]] == first
+    # sample i of a request is the single sample of a request seeded sample_seed(seed, i)
+    second = replace(params, n=1, seed=sample_seed(3, 1))
+    assert engine.generate_batch_sync("tiny", [PROMPTS[0]], second)[0][0].text == first[1]
+
+
+def test_sampling_draws_each_row_from_its_own_generator():
+    import torch
+
+    logits = torch.randn(3, 50)
+    def draw(rows):
+        generators = [torch.Generator().manual_seed(seed) if seed is not None else None for seed in rows]
+        return sample_next_tokens(logits[: len(rows)], [1.0 if s is not None else 0.0 for s in rows], [1.0] * len(rows), generators)
+
+    assert int(draw([None])[0]) == int(logits[0].argmax())
+    together = draw([None, 5, 6])
+    assert int(draw([None, 5])[1]) == int(together[1])  # a row's draw does not depend on the rows beside it
+
+
+def test_top_p_keeps_the_smallest_set_reaching_the_mass():
+    import torch
+
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.25, 0.25]])
+    kept = keep_top_p(probs, torch.tensor([0.7, 1.0]))
+    assert kept[0].tolist() == pytest.approx([0.5, 0.3, 0.0, 0.0])
+    assert kept[1].tolist() == pytest.approx([0.25] * 4)
+    assert keep_top_p(probs, torch.tensor([1e-6, 1e-6])).count_nonzero(dim=-1).tolist() == [1, 1]
+
+
+# ---- text, stop strings, finishing
+
+
+@pytest.fixture(scope="module")
+def byte_tokenizer():
+    from transformers import ByT5Tokenizer
+
+    return ByT5Tokenizer()
+
+
+def feed(tracker: TextTracker, tokenizer, text: str) -> tuple[list[str], bool]:
+    released, stopped = [], False
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        stopped = tracker.push(token)
+        released.append(tracker.release(final=stopped))
+        if stopped:
+            break
+    return released, stopped
+
+
+def test_the_text_is_cut_at_the_first_stop_string(byte_tokenizer):
+    tracker = TextTracker(byte_tokenizer, [], stop=("END", "xyz"))
+    released, stopped = feed(tracker, byte_tokenizer, "abc xyz def END")
+    assert stopped and tracker.text == "abc "
+    assert "".join(released) == "abc "
+
+
+def test_streaming_holds_back_what_may_start_a_stop_string(byte_tokenizer):
+    tracker = TextTracker(byte_tokenizer, [], stop=("###",))
+    released, stopped = feed(tracker, byte_tokenizer, "ab#c##d")
+    assert not stopped
+    assert released == ["a", "b", "", "#c", "", "", "##d"]
+
+
+def test_a_multibyte_character_waits_for_its_last_byte(byte_tokenizer):
+    tracker = TextTracker(byte_tokenizer, byte_tokenizer("prompt", add_special_tokens=False)["input_ids"])
+    released, _ = feed(tracker, byte_tokenizer, "né€")
+    assert released == ["n", "", "é", "", "", "€"]
+    assert tracker.text == "né€"
+
+
+def test_a_row_finishes_on_eos_max_tokens_or_the_context(byte_tokenizer):
+    from gpu_worker.batching import Row
+
+    loaded = SimpleNamespace(eos_ids=frozenset({1}), context_length=10)
+
+    def row(params, prompt_length=3):
+        return Row(None, 0, [50] * prompt_length, params, None, TextTracker(byte_tokenizer, []))
+
+    eos = row(GenerationParams(max_tokens=5))
+    eos.advance(1, loaded)
+    assert (eos.finish_reason, eos.tracker.text, eos.completion_tokens) == ("stop", "", 1)
+    ignoring = row(GenerationParams(max_tokens=5, ignore_eos=True))
+    ignoring.advance(1, loaded)
+    assert ignoring.finish_reason is None
+    limited = row(GenerationParams(max_tokens=2))
+    limited.advance(100, loaded)
+    limited.advance(100, loaded)
+    assert limited.finish_reason == "length"
+    full = row(GenerationParams(max_tokens=50), prompt_length=9)
+    full.advance(100, loaded)
+    assert full.finish_reason == "length"
+
+
+# ---- refusals, cancelling, closing
+
+
+def test_unknown_models_and_impossible_requests_are_refused_before_any_work(engine):
+    with pytest.raises(UnknownModelError):
+        engine.generate_batch_sync("gpt-9", ["hi"], GREEDY)
+    with pytest.raises(InvalidRequestError, match="maximum context length"):
+        engine.generate_batch_sync("tiny", ["hi", "x" * 1020], GREEDY)
+    with pytest.raises(InvalidRequestError, match="n must be"):
+        engine.generate_batch_sync("tiny", ["hi"], GenerationParams(n=0))
+    with pytest.raises(InvalidRequestError, match="empty"):
+        engine.generate_batch_sync("tiny", [""], GREEDY)
+    fitted = engine.generate_batch_sync("tiny", ["x" * 1020], GenerationParams(max_tokens=500, fit_context=True, ignore_eos=True))
+    assert fitted[0][0].completion_tokens == 1024 - 1020
+
+
+def test_cancelling_a_waiting_caller_stops_its_rows(engine):
+    before = engine.stats()["rows_cancelled"]
+
+    async def give_up():
+        task = asyncio.create_task(engine.generate("tiny", PROMPTS[0], replace(GREEDY, max_tokens=900)))
+        while engine.stats()["active_rows"] == 0:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # decoding for a while; 900 tokens take about a second
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(give_up())
+    wait_for(lambda: engine.stats()["rows_cancelled"] > before, timeout=5, what="the row to be cancelled")
+    wait_for(lambda: engine.stats()["active_rows"] == 0, timeout=5, what="no rows decoding")
+
+
+def test_closing_ends_running_requests_with_an_error(tiny_specs):
+    closing = Engine(tiny_specs, num_threads=1)
+    failures = []
+
+    def wait_long():
+        try:
+            closing.generate_batch_sync("tiny", ["hi"], replace(GREEDY, max_tokens=900))
+        except EngineClosedError as error:
+            failures.append(error)
+
+    waiter = threading.Thread(target=wait_long)
+    waiter.start()
+    wait_for(lambda: closing.stats()["active_rows"] == 1, timeout=5, what="the request to start")
+    closing.close()
+    waiter.join(timeout=10)
+    assert len(failures) == 1
+    with pytest.raises(EngineClosedError):
+        closing.generate_batch_sync("tiny", ["hi"], GREEDY)
+
+
+# ---- what is served
+
+
+def test_names_chat_prompts_and_parents(engine):
+    assert engine.model_names() == ["tiny", "tiny-a", "tiny-b"]
+    assert engine.parent("tiny-a") == "tiny" and engine.parent("tiny") is None
+    assert engine.chat_prompt("tiny", [{"role": "user", "content": "hi"}]) == "<|user|>hi\n<|assistant|>"
+
+
+def test_a_tokenizer_without_a_chat_template_gets_role_lines(engine):
+    loaded = engine._models["tiny"]
+    template, loaded.tokenizer.chat_template = loaded.tokenizer.chat_template, None
+    try:
+        prompt = engine.chat_prompt("tiny", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+    finally:
+        loaded.tokenizer.chat_template = template
+    assert prompt == "system: Be brief.\nuser: hi\nassistant:"
+
+
+def test_names_must_be_unique(tiny_model_dir):
+    with pytest.raises(ValueError, match="served twice"):
+        Engine([ModelSpec("tiny", str(tiny_model_dir), adapters={"tiny": "x"})])
+
+
+def test_weights_resolve_from_a_folder_a_gguf_file_or_a_folder_holding_one(tmp_path, tiny_model_dir):
+    assert resolve_weights(tiny_model_dir, None) == (Path(tiny_model_dir), None)
+    (tmp_path / "model.gguf").write_bytes(b"")
+    assert resolve_weights(tmp_path / "model.gguf", None) == (tmp_path, "model.gguf")
+    assert resolve_weights(tmp_path, None) == (tmp_path, "model.gguf")
+    assert resolve_weights(tmp_path, "other.gguf") == (tmp_path, "other.gguf")
+    (tmp_path / "second.gguf").write_bytes(b"")
+    with pytest.raises(ValueError, match="several"):
+        resolve_weights(tmp_path, None)
+    with pytest.raises(FileNotFoundError):
+        resolve_weights(tmp_path / "missing", None)

@@ -1,0 +1,1 @@
+"""Errata template tags."""

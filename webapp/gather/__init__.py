@@ -1,0 +1,1 @@
+"""Gather: the student answers problems; every answer is an Attempt, scored; mistakes are the wrong ones."""

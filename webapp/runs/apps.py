@@ -1,0 +1,8 @@
+"""App config for runs."""
+
+from django.apps import AppConfig
+
+
+class RunsConfig(AppConfig):
+    name = "webapp.runs"
+    label = "runs"

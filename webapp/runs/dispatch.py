@@ -1,0 +1,19 @@
+"""Which Celery task runs each kind of run (one plain dict, extended as kinds arrive)."""
+
+from __future__ import annotations
+
+from celery import current_app
+
+RUN_TASKS = {
+    "gather": "webapp.gather.tasks.gather_run",
+}
+
+
+def run_enqueue(run) -> None:
+    """Send the run's task to the default queue (after the surrounding transaction commits)."""
+    from django.db import transaction
+
+    task = RUN_TASKS.get(run.kind)
+    if task is None:
+        raise ValueError(f"no task runs {run.kind} runs yet")
+    transaction.on_commit(lambda: current_app.send_task(task, args=[run.pk], queue="default"))

@@ -1,0 +1,112 @@
+"""Writes for runs: create, claim (compare-and-swap), report progress, log, cancel, finish, resume."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from webapp.runs.models import FINISHED, Run, RunEvent, RunKind, RunStatus
+
+
+class RunStateError(ValueError):
+    """An action the run's state does not allow (e.g. cancelling a finished run); the message says why."""
+
+
+def run_create(*, kind: str, name: str, config: dict, user=None, total: int = 0) -> Run:
+    if kind not in RunKind.values:
+        raise RunStateError(f"unknown run kind {kind!r}")
+    return Run.objects.create(kind=kind, name=name[:200], config=config, created_by=user, progress_total=total)
+
+
+def run_claim(*, run_id: int) -> bool:
+    """Take a queued run for this worker; False when another worker has it or it is finished or cancelled."""
+    now = timezone.now()
+    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, error="", finished_at=None,
+    )
+    return claimed == 1
+
+
+def run_progress(*, run_id: int, done: int | None = None, total: int | None = None, phase: str | None = None,
+                 counts: dict | None = None) -> None:
+    """Report progress; doubles as the worker's heartbeat."""
+    fields: dict = {"heartbeat_at": timezone.now()}
+    for name, value in (("progress_done", done), ("progress_total", total), ("phase", phase), ("counts", counts)):
+        if value is not None:
+            fields[name] = value
+    Run.objects.filter(pk=run_id).update(**fields)
+
+
+def run_add_usage(*, run_id: int, requests: int = 0, failed: int = 0, cached: int = 0, prompt_tokens: int = 0,
+                  completion_tokens: int = 0, cost: float = 0.0) -> None:
+    """Add one batch's usage to the run's totals (atomic increments: safe from several workers)."""
+    Run.objects.filter(pk=run_id).update(
+        requests=F("requests") + requests, failed_requests=F("failed_requests") + failed,
+        cached_requests=F("cached_requests") + cached, prompt_tokens=F("prompt_tokens") + prompt_tokens,
+        completion_tokens=F("completion_tokens") + completion_tokens, cost=F("cost") + Decimal(str(round(cost, 6))),
+    )
+
+
+def run_log(*, run_id: int, message: str, level: str = RunEvent.Level.INFO) -> None:
+    RunEvent.objects.create(run_id=run_id, message=message[:5000], level=level)
+
+
+def run_should_stop(*, run_id: int) -> bool:
+    """True when someone asked to cancel: the worker stops at its next safe point."""
+    return Run.objects.filter(pk=run_id, cancel_requested=True).exists()
+
+
+def run_finish(*, run_id: int, status: str, error: str = "") -> None:
+    if status not in FINISHED:
+        raise RunStateError(f"{status!r} is not a finished state")
+    now = timezone.now()
+    Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(status=status, error=error[:5000], finished_at=now,
+                                                                  heartbeat_at=now)
+    if error:
+        run_log(run_id=run_id, message=error, level=RunEvent.Level.ERROR)
+
+
+@transaction.atomic
+def run_cancel(*, run: Run) -> Run:
+    """A queued run is cancelled at once; a running one stops at its worker's next safe point."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.is_finished:
+        raise RunStateError(f"run #{run.pk} has already {run.status}")
+    if run.status == RunStatus.QUEUED:
+        run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+    run.cancel_requested = True
+    run.save(update_fields=["status", "finished_at", "cancel_requested"])
+    run_log(run_id=run.pk, message="Cancel requested.")
+    return run
+
+
+@transaction.atomic
+def run_requeue(*, run: Run) -> Run:
+    """Put a failed, cancelled or dead run back in the queue; finished work is kept and not redone."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.status == RunStatus.SUCCEEDED:
+        raise RunStateError(f"run #{run.pk} has succeeded: nothing to resume")
+    if run.status == RunStatus.QUEUED:
+        return run
+    if run.status == RunStatus.RUNNING and not run.looks_dead:
+        raise RunStateError(f"run #{run.pk} is running; cancel it first or wait")
+    run.status, run.cancel_requested, run.error, run.finished_at = RunStatus.QUEUED, False, "", None
+    run.save(update_fields=["status", "cancel_requested", "error", "finished_at"])
+    run_log(run_id=run.pk, message="Queued again to resume; finished work is kept.")
+    return run
+
+
+def runs_resume_orphaned() -> list[int]:
+    """Queue again every running run whose worker went silent (killed); returns their ids."""
+    from webapp.runs.dispatch import RUN_TASKS, run_enqueue
+
+    resumed = []
+    for run in Run.objects.filter(status=RunStatus.RUNNING, kind__in=list(RUN_TASKS)):
+        if run.looks_dead:
+            with transaction.atomic():
+                run_enqueue(run_requeue(run=run))
+            resumed.append(run.pk)
+    return resumed

@@ -1,0 +1,60 @@
+"""Run pages: the list, one run's live progress and log, cancel and resume."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from webapp.accounts.permissions import researcher_required
+from webapp.runs.dispatch import run_enqueue
+from webapp.runs.models import Run, RunKind
+from webapp.runs.services import RunStateError, run_cancel, run_requeue
+
+
+@researcher_required
+@require_http_methods(["GET"])
+def run_list(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    runs = Run.objects.select_related("created_by")
+    if kind in RunKind.values:
+        runs = runs.filter(kind=kind)
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    template = "runs/list.html#table" if request.htmx else "runs/list.html"
+    return render(request, template, {"page": page, "kind": kind, "kinds": RunKind.choices})
+
+
+@researcher_required
+@require_http_methods(["GET"])
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(Run.objects.select_related("created_by"), pk=pk)
+    events = list(run.events.order_by("-at", "-id")[:50])
+    template = "runs/detail.html#live" if request.htmx else "runs/detail.html"
+    return render(request, template, {"run": run, "events": events})
+
+
+@researcher_required
+@require_POST
+def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(Run, pk=pk)
+    try:
+        run_cancel(run=run)
+        messages.info(request, "Cancelling: the run stops at its next safe point; its answers so far are kept.")
+    except RunStateError as error:
+        messages.error(request, str(error))
+    return redirect(run)
+
+
+@researcher_required
+@require_POST
+def run_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(Run, pk=pk)
+    try:
+        run = run_requeue(run=run)
+        run_enqueue(run)
+        messages.info(request, "Resumed: work already done is kept and not asked for again.")
+    except RunStateError as error:
+        messages.error(request, str(error))
+    return redirect(run)
