@@ -1,14 +1,21 @@
-"""Continuous batching: the rows decoding together on one model/adapter, one forward pass per step.
+"""Continuous batching: a worker thread that steps batches of rows, one forward pass per batch and step.
 
 A ``Batch`` keeps one KV cache for all its rows, left-padded to a common length with an
 attention mask, and explicit position ids so padding never shifts a row's positions. New rows are
 prefilled on their own and merged into the running cache between steps, so a short request that
 arrives while a long one is decoding joins it instead of waiting for it. Finished and cancelled
-rows leave the cache at once.
+rows leave the cache at once. The ``Scheduler`` owns the models on its thread, keeps one batch per
+(model, adapter) and steps them in turn, so adapters never mix within a forward pass and no model
+waits for another's batch to finish.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +26,8 @@ if TYPE_CHECKING:
 
     from gpu_worker.engine import GenerationParams
     from gpu_worker.loading import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -80,7 +89,9 @@ class Batch:
         ids, mask = torch.tensor(ids, device=device), torch.tensor(mask, device=device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         self.loaded.activate(self.adapter)
-        out = self.loaded.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        out = self.loaded.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+        )
         lengths = torch.tensor([len(row.prompt_ids) for row in rows], device=device)
         self._merge(out.past_key_values, mask, lengths, out.logits[:, -1, :].float())
         self.rows.extend(rows)
@@ -192,3 +203,137 @@ def _is_plain_dynamic(cache) -> bool:
 
     layers = getattr(cache, "layers", None)
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+class Scheduler:
+    """The generation worker thread: takes submitted rows, batches them per (model, adapter), steps them."""
+
+    def __init__(
+        self, models: dict[str, LoadedModel], *, max_batch_size: int, batch_window_s: float, num_threads: int | None
+    ):
+        self._models = models
+        self.max_batch_size = max_batch_size
+        self.batch_window_s = batch_window_s
+        self._num_threads = num_threads
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: dict[tuple, deque[Row]] = defaultdict(deque)
+        self._batches: dict[tuple, Batch] = {}
+        self._closing: BaseException | None = None
+        self._stats = {"requests": 0, "steps": 0, "rows_finished": 0, "rows_cancelled": 0, "max_rows_in_step": 0}
+        self._worker = threading.Thread(target=self._work, name="errata-generation", daemon=True)
+        self._worker.start()
+
+    def submit(self, rows: list[Row]) -> None:
+        """Queue one request's rows (all with the same ``request.key``); safe from any thread."""
+        self._stats["requests"] += 1
+        self._queue.put(rows)
+
+    def stats(self) -> dict[str, int]:
+        snapshot = dict(self._stats)
+        rows = [row for batch in list(self._batches.values()) for row in list(batch.rows)]
+        snapshot["active_rows"] = sum(row.finish_reason is None and not row.request.cancelled for row in rows)
+        snapshot["pending_rows"] = sum(len(waiting) for waiting in list(self._pending.values()))
+        return snapshot
+
+    def close(self, error: BaseException) -> None:
+        """Stop the thread; every unfinished request gets ``error``."""
+        if self._closing is not None:
+            return
+        self._closing = error
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+
+    def _work(self) -> None:
+        import torch
+
+        if self._num_threads:
+            torch.set_num_threads(self._num_threads)
+        with torch.inference_mode():
+            while self._collect():
+                self._admit()
+                self._step_all()
+        self._fail_all(self._closing or RuntimeError("the generation worker stopped"))
+
+    def _collect(self) -> bool:
+        """Move submitted rows to pending; when idle, wait for work and then a batch window. False: stop."""
+        busy = bool(self._batches) or any(self._pending.values())
+        try:
+            if not busy:
+                if not self._take(self._queue.get()):
+                    return False
+                deadline = time.monotonic() + self.batch_window_s
+                while sum(map(len, self._pending.values())) < self.max_batch_size:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._take(self._queue.get(timeout=left)):
+                        break
+            while True:
+                if not self._take(self._queue.get_nowait()):
+                    return False
+        except queue.Empty:
+            pass
+        return self._closing is None
+
+    def _take(self, rows: list[Row] | None) -> bool:
+        if rows is None:
+            return False
+        self._pending[rows[0].request.key].extend(rows)
+        return True
+
+    def _admit(self) -> None:
+        """Move waiting rows into their batch, up to ``max_batch_size`` rows a batch."""
+        for key, waiting in self._pending.items():
+            batch = self._batches.get(key) or Batch(self._models[key[0]], key[1])
+            if not waiting or not batch.can_admit():
+                continue
+            taken = []
+            while waiting and len(batch.rows) + len(taken) < self.max_batch_size:
+                row = waiting.popleft()
+                if row.request.cancelled:
+                    self._stats["rows_cancelled"] += 1
+                else:
+                    taken.append(row)
+            if not taken:
+                continue
+            try:
+                batch.admit(taken)
+            except Exception as error:
+                log.exception("prefill failed")
+                _fail({row.request for row in taken}, error)
+                continue
+            self._batches[key] = batch
+
+    def _step_all(self) -> None:
+        for key, batch in list(self._batches.items()):
+            cancelled = sum(row.request.cancelled for row in batch.rows)
+            try:
+                rows = batch.step()
+            except Exception as error:
+                log.exception("decoding step failed")
+                _fail({row.request for row in batch.rows}, error)
+                del self._batches[key]
+                continue
+            stats = self._stats
+            stats["steps"] += 1
+            stats["rows_cancelled"] += cancelled
+            stats["rows_finished"] += rows - len(batch.rows)
+            stats["max_rows_in_step"] = max(stats["max_rows_in_step"], rows)
+            if not batch.rows:
+                del self._batches[key]
+
+    def _fail_all(self, error: BaseException) -> None:
+        rows = [row for batch in self._batches.values() for row in batch.rows]
+        rows += [row for waiting in self._pending.values() for row in waiting]
+        while True:
+            try:
+                rows += self._queue.get_nowait() or []
+            except queue.Empty:
+                break
+        _fail({row.request for row in rows}, error)
+        self._batches.clear()
+        self._pending.clear()
+
+
+def _fail(requests, error: BaseException) -> None:
+    for request in requests:
+        if not request.cancelled:
+            request.on_error(error)

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import queue
 import random
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gpu_worker.batching import Batch, Row
+from gpu_worker.batching import Row, Scheduler
 from gpu_worker.generation import TextTracker
 from gpu_worker.loading import LoadedModel, load_model
-
-log = logging.getLogger(__name__)
 
 MAX_SEED = 2**63 - 1
 
@@ -172,19 +166,13 @@ class Engine:
 
         self.specs = list(specs)
         self._routes = _routes(self.specs)
-        self.max_batch_size = max_batch_size
-        self.batch_window_s = batch_window_ms / 1000
-        self._num_threads = num_threads
         if num_threads:
             torch.set_num_threads(num_threads)
         self._models: dict[str, LoadedModel] = {spec.name: load_model(spec, device=device) for spec in self.specs}
-        self._queue: queue.Queue = queue.Queue()
-        self._pending: dict[tuple, deque[Row]] = defaultdict(deque)
-        self._batches: dict[tuple, Batch] = {}
         self._closed = False
-        self._stats = {"requests": 0, "steps": 0, "rows_finished": 0, "rows_cancelled": 0, "max_rows_in_step": 0}
-        self._worker = threading.Thread(target=self._work, name="errata-generation", daemon=True)
-        self._worker.start()
+        self._scheduler = Scheduler(
+            self._models, max_batch_size=max_batch_size, batch_window_s=batch_window_ms / 1000, num_threads=num_threads
+        )
 
     # ---- what is served
 
@@ -299,114 +287,16 @@ class Engine:
         return request, rows
 
     def _enqueue(self, rows: list[Row]) -> None:
-        self._stats["requests"] += 1
-        self._queue.put(rows)
-
-    # ---- the worker thread
-
-    def _work(self) -> None:
-        import torch
-
-        if self._num_threads:
-            torch.set_num_threads(self._num_threads)
-        with torch.inference_mode():
-            while self._collect():
-                self._admit()
-                self._step_all()
-        self._fail_all(EngineClosedError("the engine was closed"))
-
-    def _collect(self) -> bool:
-        """Move submitted rows to pending; when idle, wait for work and then a batch window. False: stop."""
-        busy = bool(self._batches) or any(self._pending.values())
-        try:
-            if not busy:
-                if not self._take(self._queue.get()):
-                    return False
-                deadline = time.monotonic() + self.batch_window_s
-                while sum(map(len, self._pending.values())) < self.max_batch_size:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not self._take(self._queue.get(timeout=left)):
-                        break
-            while True:
-                if not self._take(self._queue.get_nowait()):
-                    return False
-        except queue.Empty:
-            pass
-        return not self._closed
-
-    def _take(self, rows: list[Row] | None) -> bool:
-        if rows is None:
-            return False
-        self._pending[rows[0].request.key].extend(rows)
-        return True
-
-    def _admit(self) -> None:
-        for key, waiting in self._pending.items():
-            batch = self._batches.get(key) or Batch(self._models[key[0]], key[1])
-            if not waiting or not batch.can_admit():
-                continue
-            taken = []
-            while waiting and len(batch.rows) + len(taken) < self.max_batch_size:
-                row = waiting.popleft()
-                if row.request.cancelled:
-                    self._stats["rows_cancelled"] += 1
-                else:
-                    taken.append(row)
-            if not taken:
-                continue
-            try:
-                batch.admit(taken)
-            except Exception as error:
-                log.exception("prefill failed")
-                _fail({row.request for row in taken}, error)
-                continue
-            self._batches[key] = batch
-
-    def _step_all(self) -> None:
-        for key, batch in list(self._batches.items()):
-            cancelled = sum(row.request.cancelled for row in batch.rows)
-            try:
-                rows = batch.step()
-            except Exception as error:
-                log.exception("decoding step failed")
-                _fail({row.request for row in batch.rows}, error)
-                del self._batches[key]
-                continue
-            stats = self._stats
-            stats["steps"] += 1
-            stats["rows_cancelled"] += cancelled
-            stats["rows_finished"] += rows - len(batch.rows)
-            stats["max_rows_in_step"] = max(stats["max_rows_in_step"], rows)
-            if not batch.rows:
-                del self._batches[key]
-
-    def _fail_all(self, error: BaseException) -> None:
-        rows = [row for batch in self._batches.values() for row in batch.rows]
-        rows += [row for waiting in self._pending.values() for row in waiting]
-        while True:
-            try:
-                rows += self._queue.get_nowait() or []
-            except queue.Empty:
-                break
-        _fail({row.request for row in rows}, error)
-        self._batches.clear()
-        self._pending.clear()
+        self._scheduler.submit(rows)
 
     def stats(self) -> dict[str, int]:
         """Counters for tests and monitoring, plus the rows decoding and waiting right now."""
-        snapshot = dict(self._stats)
-        rows = [row for batch in list(self._batches.values()) for row in list(batch.rows)]
-        snapshot["active_rows"] = sum(row.finish_reason is None and not row.request.cancelled for row in rows)
-        snapshot["pending_rows"] = sum(len(waiting) for waiting in list(self._pending.values()))
-        return snapshot
+        return self._scheduler.stats()
 
     def close(self) -> None:
         """Stop the worker; requests still running end with ``EngineClosedError``."""
-        if self._closed:
-            return
         self._closed = True
-        self._queue.put(None)
-        self._worker.join(timeout=30)
+        self._scheduler.close(EngineClosedError("the engine was closed"))
 
     def __enter__(self) -> Engine:
         return self
@@ -424,12 +314,6 @@ def sample_seed(seed: int, index: int) -> int:
         return seed % MAX_SEED
     digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % MAX_SEED
-
-
-def _fail(requests, error: BaseException) -> None:
-    for request in requests:
-        if not request.cancelled:
-            request.on_error(error)
 
 
 def _routes(specs: Sequence[ModelSpec]) -> dict[str, tuple[str, str | None]]:

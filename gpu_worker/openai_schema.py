@@ -57,7 +57,8 @@ def parse_chat(body: Any, limits: Limits = Limits()) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty list of {role, content} objects", "messages")
     stream, include_usage = _stream_options(body)
-    return ChatRequest(_model(body), [_message(m, i) for i, m in enumerate(messages)], _params(body, limits), stream, include_usage)
+    messages = [_message(message, i) for i, message in enumerate(messages)]
+    return ChatRequest(_model(body), messages, _params(body, limits), stream, include_usage)
 
 
 def parse_completion(body: Any, limits: Limits = Limits()) -> CompletionRequest:
@@ -190,7 +191,9 @@ def _stop(stop: Any) -> tuple[str, ...]:
 # ---- responses
 
 
-def error_body(message: str, *, kind: str = "invalid_request_error", code: str | None = None, param: str | None = None) -> dict:
+def error_body(
+    message: str, *, kind: str = "invalid_request_error", code: str | None = None, param: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -199,7 +202,8 @@ def new_id(prefix: str) -> str:
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    total = prompt_tokens + completion_tokens
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
 
 
 def chat_response(model: str, results: list[Generated]) -> dict:
@@ -208,7 +212,8 @@ def chat_response(model: str, results: list[Generated]) -> dict:
         for i, r in enumerate(results)
     ]
     completion = sum(r.completion_tokens for r in results)
-    return _envelope("chatcmpl", "chat.completion", model) | {"choices": choices, "usage": usage(results[0].prompt_tokens, completion)}
+    envelope = _envelope("chatcmpl", "chat.completion", model)
+    return envelope | {"choices": choices, "usage": usage(results[0].prompt_tokens, completion)}
 
 
 def completion_response(model: str, per_prompt: list[list[Generated]]) -> dict:

@@ -68,27 +68,37 @@ def _database_url_for_subprocess() -> str:
     return f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{host}:{port}/{settings['NAME']}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real ``celery worker`` in its own process, on this test's database and the configured broker.
-
-    Its log goes to ``worker.log`` (a pipe nobody reads would fill up and stall the worker).
-    """
-    env = dict(os.environ, DATABASE_URL=_database_url_for_subprocess())
-    log_path = tmp_path / "worker.log"
-    with log_path.open("w") as log:
+def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
+    """A real ``celery worker`` on the default queue, on this test's database; its log goes to ``log_path``
+    (a pipe nobody reads would fill up and stall the worker)."""
+    environment = dict(os.environ, DATABASE_URL=_database_url_for_subprocess(), **env)
+    with log_path.open("a") as log:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default", "--pool", "solo",
              "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )
     worker.log_path = log_path
-    yield worker
-    worker.send_signal(signal.SIGTERM)
+    return worker
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
     try:
-        worker.wait(timeout=20)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        worker.kill()
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker for this test, stopped afterwards."""
+    worker = start_celery_worker(tmp_path / "worker.log")
+    yield worker
+    stop_process(worker)
 
 
 def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):

@@ -40,6 +40,9 @@ def classify(error: BaseException, *, timeout_s: float, secret: str = "") -> Fai
         return error
     if isinstance(error, openai.APIStatusError):
         return status_failure(error, secret)
+    if _network_root(error) is not None:
+        # The aiohttp adapter reports a refused or dropped connection as a timeout: trust the root cause.
+        return connection_failure(error)
     if isinstance(error, (TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)):
         return Failure(f"timed out after {timeout_s:g} s", retryable=True)
     if isinstance(error, openai.APIConnectionError):
@@ -75,10 +78,28 @@ def error_message(error: openai.APIStatusError) -> str:
     return text if text.strip() else error.response.reason_phrase or "no message"
 
 
+def _network_root(error: BaseException) -> BaseException | None:
+    """The connection-level failure in ``error``'s chain, if that is what it is (a timeout is not)."""
+    import aiohttp
+
+    for cause in causes(error):
+        if isinstance(cause, (TimeoutError, aiohttp.ServerTimeoutError)):
+            return None
+        if isinstance(cause, (ConnectionError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+            return cause
+    return None
+
+
 def connection_failure(error: BaseException) -> Failure:
     """Name the network failure found in the exception chain (reset, refused, closed early)."""
+    import aiohttp
+
     for cause in causes(error):
         if isinstance(cause, (ConnectionResetError, httpx2.ReadError, BrokenPipeError)):
+            return Failure("connection reset", retryable=True)
+        if isinstance(cause, (ConnectionRefusedError, aiohttp.ClientConnectorError)):
+            return Failure(f"could not connect to the server ({short(str(cause)) or type(cause).__name__})", retryable=True)
+        if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
             return Failure("connection reset", retryable=True)
         if isinstance(cause, httpx2.RemoteProtocolError):
             return Failure("the server closed the connection without a complete answer", retryable=True)

@@ -20,9 +20,17 @@ def chat_once(endpoint: EndpointConfig, messages: list[dict], **params) -> ChatR
         async with ModelClient(endpoint, use_cache=False) as client:
             return await client.chat(ChatRequest(messages=list(messages), params=params, key="chat_once"))
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():
         return asyncio.run(ask())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, ask()).result()
+
+
+def _loop_running() -> bool:
+    # Answered outside the ``except``: an exception raised later must not carry this RuntimeError
+    # as its context (it would hide the real cause of a failed request).
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -131,9 +131,11 @@ def test_sampling_draws_each_row_from_its_own_generator():
     import torch
 
     logits = torch.randn(3, 50)
+
     def draw(rows):
         generators = [torch.Generator().manual_seed(seed) if seed is not None else None for seed in rows]
-        return sample_next_tokens(logits[: len(rows)], [1.0 if s is not None else 0.0 for s in rows], [1.0] * len(rows), generators)
+        temperatures = [1.0 if seed is not None else 0.0 for seed in rows]
+        return sample_next_tokens(logits[: len(rows)], temperatures, [1.0] * len(rows), generators)
 
     assert int(draw([None])[0]) == int(logits[0].argmax())
     together = draw([None, 5, 6])
@@ -226,7 +228,8 @@ def test_unknown_models_and_impossible_requests_are_refused_before_any_work(engi
         engine.generate_batch_sync("tiny", ["hi"], GenerationParams(n=0))
     with pytest.raises(InvalidRequestError, match="empty"):
         engine.generate_batch_sync("tiny", [""], GREEDY)
-    fitted = engine.generate_batch_sync("tiny", ["x" * 1020], GenerationParams(max_tokens=500, fit_context=True, ignore_eos=True))
+    fitting = GenerationParams(max_tokens=500, fit_context=True, ignore_eos=True)
+    fitted = engine.generate_batch_sync("tiny", ["x" * 1020], fitting)
     assert fitted[0][0].completion_tokens == 1024 - 1020
 
 

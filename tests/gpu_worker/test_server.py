@@ -107,7 +107,8 @@ def test_completions_stream_too(openai_client):
 
 def test_n_samples_differ_and_a_seed_reproduces_them(openai_client):
     def samples(seed):
-        response = chat(openai_client, n=3, temperature=1.0, seed=seed, max_tokens=16, extra_body=FIXED_LENGTH)
+        response = chat(openai_client, n=3, temperature=1.0, top_p=0.9, seed=seed, max_tokens=16,
+                        extra_body=FIXED_LENGTH)
         return [choice.message.content for choice in response.choices]
 
     first = samples(7)
@@ -147,10 +148,12 @@ def test_max_tokens_finishes_with_length_and_counts_exactly(openai_client):
 
 
 def test_the_model_name_selects_an_adapter(openai_client):
-    answers = {model: chat(openai_client, model=model, max_tokens=16, extra_body=FIXED_LENGTH).choices[0].message.content
-               for model in ("tiny", "tiny-a", "tiny-b")}
-    assert len(set(answers.values())) == 3
-    assert chat(openai_client, model="tiny-a", max_tokens=16, extra_body=FIXED_LENGTH).choices[0].message.content == answers["tiny-a"]
+    def answer(model):
+        return chat(openai_client, model=model, max_tokens=16, extra_body=FIXED_LENGTH).choices[0].message.content
+
+    answers = {model: answer(model) for model in ("tiny", "tiny-a", "tiny-b")}
+    assert len(set(answers.values())) == 3  # each adapter changes the answer, and differently
+    assert answer("tiny-a") == answers["tiny-a"]
 
 
 def test_an_unknown_model_is_404_with_an_openai_error(openai_client, tiny_server):
@@ -217,7 +220,7 @@ def test_a_long_request_does_not_hold_up_a_short_one(openai_client, tiny_engine)
         chat(openai_client, max_tokens=tokens, extra_body=FIXED_LENGTH)
         finished[name] = time.perf_counter()
 
-    long = threading.Thread(target=ask, args=("long", 600))
+    long = threading.Thread(target=ask, args=("long", 300))
     long.start()
     wait_for(lambda: tiny_engine.stats()["active_rows"] >= 1, timeout=10, what="the long request to start")
     started = time.perf_counter()
@@ -235,3 +238,29 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation(openai_client
     stream.close()
     wait_for(lambda: tiny_engine.stats()["rows_cancelled"] > before, timeout=5, what="the row to be cancelled")
     wait_for(lambda: tiny_engine.stats()["active_rows"] == 0, timeout=5, what="no rows decoding")
+
+
+def test_a_name_prefix_is_shown_and_accepted(tiny_engine):
+    from gpu_worker.server import create_app
+    from tests.gpu_worker.tiny import serve_in_thread
+
+    with serve_in_thread(create_app(tiny_engine, served_name_prefix="errata/")) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="not-needed", max_retries=0)
+        assert {model.id: model.parent for model in client.models.list()} == {
+            "errata/tiny": None, "errata/tiny-a": "errata/tiny", "errata/tiny-b": "errata/tiny"}
+        response = chat(client, model="errata/tiny-a", max_tokens=3)
+        assert response.model == "errata/tiny-a" and response.usage.completion_tokens <= 3
+
+
+def test_an_unexpected_failure_is_a_500_with_an_openai_error_not_a_traceback(tiny_engine, monkeypatch):
+    from gpu_worker.server import create_app
+    from tests.gpu_worker.tiny import serve_in_thread
+
+    def broken(model, messages):
+        raise RuntimeError("the template exploded")
+
+    monkeypatch.setattr(tiny_engine, "chat_prompt", broken)
+    with serve_in_thread(create_app(tiny_engine)) as url:
+        status, body = raw(f"{url}/v1/chat/completions", json.dumps({"model": TINY, "messages": HELLO}).encode())
+    assert status == 500
+    assert body["error"]["type"] == "server_error" and "the template exploded" in body["error"]["message"]
