@@ -97,6 +97,8 @@ def default_num_threads() -> int:
 
 
 class _Api:
+    """The route handlers, bound to one engine and one name prefix."""
+
     def __init__(self, engine: Engine, prefix: str, limits: Limits):
         self.engine = engine
         self.prefix = prefix

@@ -264,3 +264,17 @@ def test_an_unexpected_failure_is_a_500_with_an_openai_error_not_a_traceback(tin
         status, body = raw(f"{url}/v1/chat/completions", json.dumps({"model": TINY, "messages": HELLO}).encode())
     assert status == 500
     assert body["error"]["type"] == "server_error" and "the template exploded" in body["error"]["message"]
+
+
+def test_a_client_that_hangs_up_before_its_answer_stops_its_generation(tiny_server, tiny_engine):
+    import socket
+    from urllib.parse import urlsplit
+
+    before = tiny_engine.stats()["rows_cancelled"]
+    body = json.dumps({"model": TINY, "messages": HELLO, "max_tokens": 900, "ignore_eos": True}).encode()
+    address = urlsplit(tiny_server)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        wait_for(lambda: tiny_engine.stats()["active_rows"] >= 1, timeout=5, what="generation to start")
+    wait_for(lambda: tiny_engine.stats()["rows_cancelled"] > before, timeout=5, what="the row to be cancelled")

@@ -46,6 +46,8 @@ EXPECTED = {
     "gather:new": PAGE_RESEARCHERS,
     "gather:attempts": PAGE_RESEARCHERS,
     "gather:attempt": PAGE_RESEARCHERS,
+    "gather:import-seed": PAGE_RESEARCHERS,
+    "gather:export": {"anonymous": LOGIN, "annotator": 403, "researcher": 400, "admin": 400},  # no format given
     "run-list": API_RESEARCHERS,
     "run-detail": API_RESEARCHERS,
     "run-cancel": API_POST_ONLY,
@@ -97,7 +99,7 @@ def objects(researcher):
     attempt = Attempt.objects.create(run=run, problem=problem, model_name="m", prompt="[]", raw_output="x", correct=False,
                                      scorer="numeric")
     ids = {"runs:detail": run.pk, "runs:cancel": run.pk, "runs:resume": run.pk, "run-detail": run.pk,
-           "run-cancel": run.pk, "run-resume": run.pk, "gather:attempt": attempt.pk, "attempt-detail": attempt.pk}
+           "run-cancel": run.pk, "run-resume": run.pk, "gather:attempt": attempt.pk, "attempt-detail": attempt.pk, "gather:export": run.pk}
     return ids | {"endpoints:detail": endpoint.pk, "endpoints:edit": endpoint.pk, "endpoints:test": endpoint.pk,
             "endpoint-detail": endpoint.pk, "endpoint-test": endpoint.pk,"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
             "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}

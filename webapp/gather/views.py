@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -12,6 +16,9 @@ from webapp.datasets.models import Dataset
 from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.forms import GUIDANCE_CHOICES, GatherForm
 from webapp.gather.models import Attempt
+from pipeline.benchmarks.records import DatasetFormatError
+from pipeline.seeds import SEED_FORMATS
+from webapp.gather.seeds import SeedImportError, seed_export, seed_import
 from webapp.gather.selectors import AttemptFilter, attempt_search
 from webapp.gather.services import GatherLaunchError, gather_launch
 from webapp.runs.models import Run, RunKind
@@ -49,3 +56,45 @@ def attempt_browser(request: HttpRequest) -> HttpResponse:
 def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
     attempt = get_object_or_404(Attempt.objects.select_related("problem", "problem__dataset", "run", "endpoint"), pk=pk)
     return render(request, "gather/attempt.html", {"attempt": attempt})
+
+
+class SeedImportForm(forms.Form):
+    file = forms.FileField(help_text="SALAM status.json or collections, FAIR *_round0.json, GSI results.")
+    format = forms.ChoiceField(required=False, choices=[("", "Detect from the content")] +
+                               [(name, f"{name} — {fmt.description}") for name, fmt in SEED_FORMATS.items()])
+    dataset_name = forms.CharField(required=False, max_length=200)
+    model_name = forms.CharField(required=False, max_length=200, help_text="The student that wrote the answers.")
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def seed_import_view(request: HttpRequest) -> HttpResponse:
+    form = SeedImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        with tempfile.TemporaryDirectory() as folder:
+            upload = form.cleaned_data["file"]
+            path = Path(folder) / Path(upload.name).name  # SALAM collections are told apart by their name
+            with path.open("wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+            try:
+                run = seed_import(path=path, format=form.cleaned_data["format"] or None, user=request.user,
+                                  dataset_name=form.cleaned_data["dataset_name"], model_name=form.cleaned_data["model_name"])
+            except (DatasetFormatError, SeedImportError) as error:
+                form.add_error("file", f"Nothing was imported: {error}")
+            else:
+                return redirect(run)
+    return render(request, "gather/import_seed.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@researcher_required
+@require_http_methods(["GET"])
+def seed_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(Run, pk=pk, kind=RunKind.GATHER)
+    format = request.GET.get("format", "")
+    folder = tempfile.mkdtemp()
+    try:
+        path = seed_export(run=run, format=format, path=Path(folder) / f"run-{run.pk}-{format}.json")
+    except SeedImportError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/json")

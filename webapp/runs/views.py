@@ -8,10 +8,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from pipeline.seeds import SEED_FORMATS
 from webapp.accounts.permissions import researcher_required
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunKind
 from webapp.runs.services import RunStateError, run_cancel, run_requeue
+
+
+SEED_FORMAT_NAMES = sorted(SEED_FORMATS)
 
 
 @researcher_required
@@ -32,7 +36,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run.objects.select_related("created_by"), pk=pk)
     events = list(run.events.order_by("-at", "-id")[:50])
     template = "runs/detail.html#live" if request.htmx else "runs/detail.html"
-    return render(request, template, {"run": run, "events": events})
+    return render(request, template, {"run": run, "events": events, "seed_formats": SEED_FORMAT_NAMES})
 
 
 @researcher_required
