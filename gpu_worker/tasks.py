@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_worker.celery_app import app
+from gpu_worker.smollm2 import SmolLM2Missing, resolve_weights
 from gpu_worker.vllm import vllm_available
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def parse_model(model: Any) -> dict:
     if not isinstance(model, Mapping):
         raise BatchSpecError("spec.model: expected an object with name and path")
     _reject_unknown(model, {"name", "path", "gguf_file", "adapters"}, "spec.model")
-    name, path = _text(model.get("name"), "spec.model.name"), Path(_text(model.get("path"), "spec.model.path"))
+    name, path = _text(model.get("name"), "spec.model.name"), _weights(_text(model.get("path"), "spec.model.path"))
     gguf_file = model.get("gguf_file")
     if gguf_file is not None:
         if not (path / _text(gguf_file, "spec.model.gguf_file")).is_file():
@@ -102,6 +103,14 @@ def parse_model(model: Any) -> dict:
         if not (Path(_text(adapter_path, where)) / "adapter_config.json").is_file():
             raise BatchSpecError(f"{where}: {adapter_path} is not a LoRA adapter folder (no adapter_config.json)")
     return {"name": name, "path": str(path), "gguf_file": gguf_file, "adapters": dict(adapters)}
+
+
+def _weights(path: str) -> Path:
+    """The folder or .gguf file to load; ``packaged:smollm2`` is the demo model, converted on first use."""
+    try:
+        return Path(resolve_weights(path))
+    except SmolLM2Missing as error:
+        raise BatchSpecError(f"spec.model.path: {error}") from None
 
 
 def parse_inputs(spec: Mapping) -> tuple[tuple[str, ...] | None, tuple[tuple[dict, ...], ...] | None]:

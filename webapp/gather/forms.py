@@ -44,6 +44,10 @@ class GatherForm(forms.Form):
         from pipeline.prompts import PRESETS
 
         self.fields["preset"].choices = [(name, f"{name} — {preset.description}") for name, preset in PRESETS.items()]
+        for name in ("dataset", "student"):
+            choices = self.fields[name].queryset
+            if not self.initial.get(name) and choices.count() == 1:  # the only choice: nothing to pick
+                self.initial[name] = choices.first().pk
 
     def config(self) -> dict:
         """The run configuration as plain JSON; the service validates it in depth."""

@@ -73,6 +73,11 @@ def gather_launch(*, user, data: dict, name: str = "") -> Run:
     if dataset is None:
         raise GatherLaunchError(f"no dataset #{config.dataset_id}")
     student = _endpoint(config.student_endpoint_id, "student")
+    if config.execution == "gpu_queue":
+        from webapp.gather.gpu_queue import gpu_queue_refusal  # gpu_queue builds on this module's helpers
+
+        if refusal := gpu_queue_refusal(config, student):
+            raise GatherLaunchError(refusal)
     if config.teacher_endpoint_id is not None:
         _endpoint(config.teacher_endpoint_id, "teacher")
     if config.scorer and config.scorer not in SCORERS:
@@ -125,6 +130,11 @@ def gather_execute(*, run_id: int) -> None:
     try:
         context = _context(Run.objects.get(pk=run_id))
         run_log(run_id=run_id, message=f"Asking {context.student.name} about {len(context.problems)} problems.")
+        if context.config.execution == "gpu_queue":
+            from webapp.gather.gpu_queue import gpu_queue_start  # gpu_queue builds on this module's helpers
+
+            gpu_queue_start(context)  # returns once the batches are sent; the last reply finishes the run
+            return
         outcome = _answer_all_rounds(context)
     except Exception as error:  # noqa: BLE001 - any failure must end the run with its reason, not leave it running
         logger.exception("gather run %s failed", run_id)
