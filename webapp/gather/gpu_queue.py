@@ -1,4 +1,4 @@
-"""Gather on the `gpu` queue: each round goes to gpu_worker as batches; the round's last reply sends the next round or ends the run.
+"""Gather on the `gpu` queue: a round goes to gpu_worker as batches; its last reply sends the next round or ends the run.
 
 The web side keeps no process waiting: ``gpu_queue_start`` sends a round and returns, and
 ``gpu_queue_reply`` (the ``gather_batch_done`` task) stores one batch's answers. The batches of
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 GENERATE_TASK = "gpu_worker.generate_batch"
 REPLY_TASK = "webapp.gather.tasks.gather_batch_done"
-BATCH_SIZE = 16  # conversations per batch: enough to fill a CPU engine's batch, small enough to lose little to a crash
+BATCH_SIZE = 16  # conversations per batch: enough to fill an engine's batch, few enough to lose little to a crash
 GPU_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "seed")  # what generate_batch's params accept, less n
 STATE = "gpu_queue"  # key of run.counts: {"round", "out": batch ids still out, "failed": requests, "error": last reason}
 
@@ -57,7 +57,7 @@ def gpu_queue_refusal(config: GatherConfig, student: ModelEndpoint) -> str | Non
 def gpu_queue_start(context: GatherContext) -> None:
     """Send the first round that has work missing (everything on a new run, only the gaps on a resumed one)."""
     _report(context)
-    _advance(context, {"round": -1, "out": [], "failed": 0, "error": ""})
+    _advance(context, {"round": -1, "out": [], "failed": 0, "error": ""})  # round -1: the one before the plain pass
 
 
 def _advance(context: GatherContext, state: dict) -> None:
@@ -187,7 +187,7 @@ def _take_reply(run_id: int, result: dict, reply_context: dict) -> tuple[GatherC
     run = Run.objects.select_for_update().filter(pk=run_id).first()
     state = (run.counts or {}).get(STATE) if run is not None else None
     if not state or reply_context["batch"] not in state["out"]:
-        logger.info("gather run %s: batch %s was already recorded or resent; reply ignored", run_id, reply_context["batch"])
+        logger.info("gather run %s: batch %s already recorded or sent again; reply ignored", run_id, reply_context["batch"])
         return None, {}
     context = _context(run)
     failed, error = _store_reply(context, result, reply_context)

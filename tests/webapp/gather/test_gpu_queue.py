@@ -1,4 +1,4 @@
-"""Gather on the gpu queue: a real gpu_worker end to end, and the reply bookkeeping (duplicates, failures, GSI rounds, cancel)."""
+"""Gather on the gpu queue: a real gpu_worker end to end, then the replies' bookkeeping (duplicates, failures, GSI, cancel)."""
 
 from __future__ import annotations
 
@@ -81,11 +81,13 @@ def launch(user, data, sent) -> Run:
 
 def start_gpu_worker(log_path: Path) -> subprocess.Popen:
     """A real gpu_worker on the gpu queue, on the same broker folders (ERRATA_DATA_DIR) as the web side."""
+    # Without DJANGO_SETTINGS_MODULE (pytest sets it): Celery would otherwise set Django up in the gpu worker too.
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     with log_path.open("a") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "gpu_worker.celery_app", "worker", "-Q", "gpu", "--pool", "solo",
              "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )
 
 
@@ -102,6 +104,7 @@ def test_a_gpu_queue_run_goes_through_a_real_gpu_worker_and_back(researcher, tmp
         wait_for(lambda: Run.objects.get(pk=run.pk).is_finished or web.poll() is not None or gpu.poll() is not None,
                  timeout=120, what="the gpu queue run")
     finally:
+        gpu.terminate()  # both shut down at once (each takes seconds)
         stop_process(web)
         stop_process(gpu)
     run.refresh_from_db()
