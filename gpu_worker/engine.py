@@ -189,11 +189,12 @@ class Engine:
         """How many tokens prompt and reply may hold together."""
         return self._models[self._route(model)[0]].context_length
 
-    def chat_prompt(self, model: str, messages: list[dict]) -> str:
-        """The prompt text for ``messages``: the chat template with the assistant's turn opened."""
+    def chat_prompt(self, model: str, messages: list[dict], *, continue_final_message: bool = False) -> str:
+        """The prompt text for ``messages``: the chat template with the assistant's turn opened (or, with
+        ``continue_final_message``, the last assistant message left open to continue)."""
         base, _ = self._route(model)
         try:
-            return self._models[base].chat_prompt(messages)
+            return self._models[base].chat_prompt(messages, continue_final_message=continue_final_message)
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidRequestError(f"cannot apply the chat template: {error}") from error
         except Exception as error:  # jinja2 errors raised by templates (e.g. "roles must alternate")

@@ -55,12 +55,18 @@ class LoadedModel:
             ids = lead + ids
         return ids
 
-    def chat_prompt(self, messages: list[dict]) -> str:
-        """The prompt for a chat: the tokenizer's chat template, or "role: content" lines without one."""
+    def chat_prompt(self, messages: list[dict], *, continue_final_message: bool = False) -> str:
+        """The prompt for a chat: the tokenizer's chat template, or "role: content" lines without one.
+
+        With ``continue_final_message`` the last (assistant) message is left open for the model to go on.
+        """
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=not continue_final_message,
+                continue_final_message=continue_final_message,
+            )
         lines = [f"{message['role']}: {message['content']}" for message in messages]
-        return "\n".join(lines + ["assistant:"])
+        return "\n".join(lines if continue_final_message else lines + ["assistant:"])
 
 
 def resolve_weights(path: str | Path, gguf_file: str | None) -> tuple[Path, str | None]:

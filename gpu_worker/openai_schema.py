@@ -28,6 +28,7 @@ class ChatRequest:
     params: GenerationParams
     stream: bool
     include_usage: bool
+    continue_final_message: bool = False  # vLLM's option: go on writing the last (assistant) message
 
 
 @dataclass
@@ -58,7 +59,24 @@ def parse_chat(body: Any, limits: Limits = Limits()) -> ChatRequest:
         raise BadRequest("messages must be a non-empty list of {role, content} objects", "messages")
     stream, include_usage = _stream_options(body)
     messages = [_message(message, i) for i, message in enumerate(messages)]
-    return ChatRequest(_model(body), messages, _params(body, limits), stream, include_usage)
+    return ChatRequest(_model(body), messages, _params(body, limits), stream, include_usage,
+                       _continue_final_message(body, messages))
+
+
+def _continue_final_message(body: dict, messages: list[dict]) -> bool:
+    """vLLM's ``continue_final_message`` (with ``add_generation_prompt`` false): the reply continues the
+    last message, which must be the assistant's; GSI's state reset starts the student from a prefix this way."""
+    flag = body.get("continue_final_message", False)
+    if not isinstance(flag, bool):
+        raise BadRequest("continue_final_message must be true or false", "continue_final_message")
+    opens_turn = body.get("add_generation_prompt", True)  # as in vLLM: both must be said
+    if not isinstance(opens_turn, bool):
+        raise BadRequest("add_generation_prompt must be true or false", "add_generation_prompt")
+    if flag and opens_turn:
+        raise BadRequest("continue_final_message needs add_generation_prompt false", "add_generation_prompt")
+    if flag and messages[-1]["role"] != "assistant":
+        raise BadRequest("continue_final_message needs the last message to be the assistant's", "messages")
+    return flag
 
 
 def parse_completion(body: Any, limits: Limits = Limits()) -> CompletionRequest:

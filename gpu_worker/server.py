@@ -133,7 +133,7 @@ class _Api:
     async def chat(self, request: Request):
         parsed = parse_chat(await _json(request), self.limits)
         model = self._engine_name(parsed.model)
-        prompt = self.engine.chat_prompt(model, parsed.messages)
+        prompt = self.engine.chat_prompt(model, parsed.messages, continue_final_message=parsed.continue_final_message)
         if parsed.stream:
             chunks = ChunkMaker(chat=True, model=parsed.model, include_usage=parsed.include_usage)
             return _sse(self._events(chunks, model, [prompt], parsed.params))

@@ -256,7 +256,7 @@ def test_an_unexpected_failure_is_a_500_with_an_openai_error_not_a_traceback(tin
     from gpu_worker.server import create_app
     from tests.gpu_worker.tiny import serve_in_thread
 
-    def broken(model, messages):
+    def broken(model, messages, **options):
         raise RuntimeError("the template exploded")
 
     monkeypatch.setattr(tiny_engine, "chat_prompt", broken)
@@ -278,3 +278,34 @@ def test_a_client_that_hangs_up_before_its_answer_stops_its_generation(tiny_serv
                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         wait_for(lambda: tiny_engine.stats()["active_rows"] >= 1, timeout=5, what="generation to start")
     wait_for(lambda: tiny_engine.stats()["rows_cancelled"] > before, timeout=5, what="the row to be cancelled")
+
+
+def test_continue_final_message_goes_on_from_the_assistants_prefix(openai_client, tiny_engine):
+    # GSI's state reset: the student continues a gold solution's first lines instead of starting afresh.
+    messages = [{"role": "user", "content": "What is 2 + 3?"}, {"role": "assistant", "content": "First, 2 + 3"}]
+    prompt = tiny_engine.chat_prompt(TINY, messages, continue_final_message=True)
+    assert prompt.rstrip().endswith("First, 2 + 3")  # no new assistant turn opened after the prefix
+    continued = openai_client.chat.completions.create(
+        model=TINY, messages=messages, max_tokens=10, temperature=0,
+        extra_body={"continue_final_message": True, "add_generation_prompt": False, **FIXED_LENGTH})
+    assert continued.usage.prompt_tokens == len(prompt.encode())
+    completed = openai_client.completions.create(model=TINY, prompt=prompt, max_tokens=10, temperature=0,
+                                                 extra_body=FIXED_LENGTH)
+    assert continued.choices[0].message.content == completed.choices[0].text
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"continue_final_message": True}, "needs add_generation_prompt false"),
+    ({"continue_final_message": "yes", "add_generation_prompt": False}, "must be true or false"),
+])
+def test_continue_final_message_is_refused_when_it_cannot_apply(openai_client, extra, message):
+    with pytest.raises(openai.BadRequestError) as error:
+        openai_client.chat.completions.create(model=TINY, messages=HELLO, max_tokens=4, extra_body=extra)
+    assert message in str(error.value)
+
+
+def test_continuing_needs_the_last_message_to_be_the_assistants(openai_client):
+    with pytest.raises(openai.BadRequestError) as error:
+        openai_client.chat.completions.create(model=TINY, messages=HELLO, max_tokens=4,
+                                              extra_body={"continue_final_message": True, "add_generation_prompt": False})
+    assert "last message to be the assistant's" in str(error.value)
