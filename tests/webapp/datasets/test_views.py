@@ -93,3 +93,10 @@ def test_a_failed_import_page_shows_the_error_and_stops_polling(researcher_clien
     response = researcher_client.get(job.get_absolute_url())
     assert b"Nothing was imported" in response.content and b"line 3" in response.content
     assert b"every 1s" not in response.content
+
+
+def test_problem_page_title_is_only_the_problem(researcher_client, dataset):
+    html = researcher_client.get(dataset.problems.first().get_absolute_url()).content.decode()
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert title.strip() == "Problem p1 · Errata"
+    assert html.count("Answers to this problem") == 1

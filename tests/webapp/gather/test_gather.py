@@ -168,3 +168,11 @@ def test_the_api_launches_and_lists_mistakes(researcher_client, fake_student, dj
     bad = researcher_client.post("/api/gather-runs/", {"config": config(dataset, fake_student, split="x")},
                                  content_type="application/json")
     assert bad.status_code == 400 and "split" in bad.json()["config"][0]
+
+
+def test_the_launch_form_shows_every_option_group(researcher_client, fake_student):
+    known_dataset(2)
+    html = researcher_client.get(reverse("gather:new")).content.decode()
+    for name in ("dataset", "student", "preset", "k_shots", "max_tokens", "min_correct", "guidance_kinds", "teacher"):
+        assert f'name="{name}"' in html
+    assert "GSI guided resampling" in html
