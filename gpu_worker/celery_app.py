@@ -38,7 +38,10 @@ def broker_config(environ: Mapping[str, str]) -> dict:
 def make_app(environ: Mapping[str, str] | None = None) -> Celery:
     """A Celery app configured from ``environ`` (default: os.environ); tests build one per broker folder."""
     environ = os.environ if environ is None else environ
-    celery = Celery("errata_gpu")
+    # No Django fixup: with DJANGO_SETTINGS_MODULE in its environment Celery would set Django up inside
+    # this worker, register the web app's tasks and run its start-up hooks. And never the current app:
+    # a process that imports both apps (tests, the web side) must keep sending through its own.
+    celery = Celery("errata_gpu", fixups=[], set_as_current=False)
     celery.conf.update(
         **broker_config(environ),
         task_default_queue=GPU_QUEUE,

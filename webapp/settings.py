@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "webapp.endpoints",
     "webapp.runs",
     "webapp.gather",
+    "webapp.teach",
+    "webapp.review",
 ]
 
 MIDDLEWARE = [

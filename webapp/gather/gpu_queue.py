@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Sequence
 from itertools import groupby
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import F
 
@@ -24,6 +23,7 @@ from pipeline.guidance import guidance_kind_for_round, problems_needing_guidance
 from pipeline.models import ChatRequest, ChatResult
 from pipeline.models.answers import merge_params
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
+from webapp.celery import app as web_celery_app
 from webapp.gather.models import Attempt
 from webapp.gather.services import GatherContext, _attempt_rows, _context, _done, _record, _report, _requests
 from webapp.runs.models import Run, RunEvent, RunStatus
@@ -132,7 +132,7 @@ def _send(context: GatherContext, state: dict, batches: list[Batch]) -> None:
 
 def _send_specs(specs: list[dict]) -> None:
     for spec in specs:
-        current_app.send_task(GENERATE_TASK, args=[spec], queue="gpu")
+        web_celery_app.send_task(GENERATE_TASK, args=[spec], queue="gpu")
 
 
 def _spec(context: GatherContext, batch_id: str, batch: Batch) -> dict:

@@ -1,17 +1,17 @@
 """Celery tasks for gather: thin wrappers that take a run id (or a gpu batch's reply) and call the service."""
 
-from celery import shared_task
+from webapp.celery import app
 
 from webapp.gather.gpu_queue import gpu_queue_reply
 from webapp.gather.services import gather_execute
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@app.task(acks_late=True, reject_on_worker_lost=True)
 def gather_run(run_id: int) -> None:
     gather_execute(run_id=run_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@app.task(acks_late=True, reject_on_worker_lost=True)
 def gather_batch_done(result: dict, context: dict) -> None:
     """gpu_worker's reply to one generate_batch; a duplicate reply changes nothing."""
     gpu_queue_reply(result=result, reply_context=context)

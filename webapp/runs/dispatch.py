@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from celery import current_app
-
 RUN_TASKS = {
     "gather": "webapp.gather.tasks.gather_run",
 }
@@ -13,7 +11,9 @@ def run_enqueue(run) -> None:
     """Send the run's task to the default queue (after the surrounding transaction commits)."""
     from django.db import transaction
 
+    from webapp.celery import app
+
     task = RUN_TASKS.get(run.kind)
     if task is None:
         raise ValueError(f"no task runs {run.kind} runs yet")
-    transaction.on_commit(lambda: current_app.send_task(task, args=[run.pk], queue="default"))
+    transaction.on_commit(lambda: app.send_task(task, args=[run.pk], queue="default"))

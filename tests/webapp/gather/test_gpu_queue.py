@@ -118,7 +118,7 @@ def test_a_gpu_queue_run_goes_through_a_real_gpu_worker_and_back(researcher, tmp
     assert (run.counts["correct"], run.counts["wrong"]) == (right, 12 - right)
     assert run.progress_done == run.progress_total == 12 and run.counts["gpu_queue"]["out"] == []
     assert run.requests == 6 and run.failed_requests == 0 and run.completion_tokens > 0
-    assert {a.model_name for a in attempts} == {"tiny"} and all(a.raw_output for a in attempts)
+    assert {a.model_name for a in attempts} == {"tiny"}
 
 
 # --- Replies, directly ------------------------------------------------------------------------

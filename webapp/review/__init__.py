@@ -1,0 +1,1 @@
+"""Review: annotators approve, edit or reject teacher feedback in queues assigned to them."""

@@ -1,0 +1,8 @@
+"""App config for teach."""
+
+from django.apps import AppConfig
+
+
+class TeachConfig(AppConfig):
+    name = "webapp.teach"
+    label = "teach"
