@@ -56,6 +56,7 @@ class FakeConfig:
     hang_s: float = 3600.0            # how long a hang lasts if the client never gives up
     record_bodies: bool = True        # keep request bodies for ``bodies()``
     reply_with: str = ""              # when set, every answer is this text (e.g. markup, to test escaping)
+    replies: tuple = ()               # (substring, text) pairs: the first whose substring is in the request wins
 
 
 FAKE_SETTINGS = {f.name for f in fields(FakeConfig)}
@@ -196,7 +197,8 @@ def completion_payload(kind: str, payload: dict, content: str, config: FakeConfi
     n = int(payload.get("n") or 1) if config.n_supported else 1
     choices, completion_tokens = [], 0
     for index in range(n):
-        text, finish = shaped_text(config.reply_with or answer_text(content, index, payload.get("seed")), payload)
+        scripted = next((reply for needle, reply in config.replies if needle in content), None)
+        text, finish = shaped_text(scripted or config.reply_with or answer_text(content, index, payload.get("seed")), payload)
         completion_tokens += count_tokens(text)
         if kind == "completion":
             choices.append({"index": index, "text": text, "finish_reason": finish, "logprobs": None})
@@ -382,6 +384,7 @@ def config_from(changes: dict, base: FakeConfig) -> FakeConfig:
         raise ValueError(f"unknown fake server settings: {sorted(unknown)}")
     values = {**asdict(base), **changes}
     values["faults"] = tuple(values["faults"])
+    values["replies"] = tuple(tuple(pair) for pair in values["replies"])
     bad = set(values["faults"]) - set(FAULT_KINDS)
     if bad:
         raise ValueError(f"unknown faults {sorted(bad)}; choose from {FAULT_KINDS}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 RUN_TASKS = {
     "gather": "webapp.gather.tasks.gather_run",
+    "teach": "webapp.teach.tasks.teach_run",
 }
 
 
