@@ -10,7 +10,9 @@ from webapp.core import views as core_views
 from webapp.datasets import api as datasets_api
 from webapp.endpoints import api as endpoints_api
 from webapp.gather import api as gather_api
+from webapp.review import api as review_api
 from webapp.runs import api as runs_api
+from webapp.teach import api as teach_api
 
 router = DefaultRouter()
 router.register("datasets", datasets_api.DatasetViewSet, basename="dataset")
@@ -20,6 +22,11 @@ router.register("endpoints", endpoints_api.ModelEndpointViewSet, basename="endpo
 router.register("runs", runs_api.RunViewSet, basename="run")
 router.register("gather-runs", gather_api.GatherRunViewSet, basename="gather-run")
 router.register("attempts", gather_api.AttemptViewSet, basename="attempt")
+router.register("teach-runs", teach_api.TeachRunViewSet, basename="teach-run")
+router.register("feedback", teach_api.FeedbackViewSet, basename="feedback")
+router.register("prompt-templates", teach_api.PromptTemplateViewSet, basename="prompt-template")
+router.register("review-queues", review_api.ReviewQueueViewSet, basename="review-queue")
+router.register("reviews", review_api.ReviewViewSet, basename="review")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -29,6 +36,8 @@ urlpatterns = [
     path("models/", include("webapp.endpoints.urls")),
     path("runs/", include("webapp.runs.urls")),
     path("gather/", include("webapp.gather.urls")),
+    path("teach/", include("webapp.teach.urls")),
+    path("review/", include("webapp.review.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

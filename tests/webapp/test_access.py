@@ -9,6 +9,7 @@ from webapp.datasets.models import Dataset, DatasetImport, Problem
 from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.models import Attempt
 from webapp.runs.models import Run
+from webapp.teach.models import Feedback, PromptTemplate
 
 LOGIN = "login"  # a redirect to the sign-in page
 ROLES = ("anonymous", "annotator", "researcher", "admin")
@@ -55,6 +56,17 @@ EXPECTED = {
     "gather-run-list": API_POST_ONLY,
     "attempt-list": API_RESEARCHERS,
     "attempt-detail": API_RESEARCHERS,
+    "teach:new": PAGE_RESEARCHERS,
+    "teach:feedback-list": PAGE_RESEARCHERS,
+    "teach:feedback": PAGE_RESEARCHERS,
+    "teach:templates": PAGE_RESEARCHERS,
+    "teach:template-edit": PAGE_RESEARCHERS,
+    "teach-run-list": API_POST_ONLY,
+    "teach-run-estimate": API_POST_ONLY,
+    "feedback-list": API_RESEARCHERS,
+    "feedback-detail": API_RESEARCHERS,
+    "prompt-template-list": API_RESEARCHERS,
+    "prompt-template-detail": API_RESEARCHERS,
     "api-root": API_RESEARCHERS,
     "endpoint-list": API_RESEARCHERS,
     "endpoint-detail": API_RESEARCHERS,
@@ -67,6 +79,22 @@ EXPECTED = {
     "import-detail": API_RESEARCHERS,
     "api-schema": API_RESEARCHERS,
     "api-docs": PAGE_RESEARCHERS,
+    # Review: the queue in `objects` has all three roles as annotators; its review belongs to the annotator.
+    "review:queues": PAGE_EVERYONE,
+    "review:queue": PAGE_RESEARCHERS,
+    "review:work": PAGE_EVERYONE,
+    "review:item": {"anonymous": LOGIN, "annotator": 200, "researcher": 404, "admin": 404},  # only one's own
+    "review:diff": POST_ONLY,
+    "review:bulk": POST_ONLY_RESEARCHERS,
+    "review:export": {"anonymous": LOGIN, "annotator": 403, "researcher": 400, "admin": 400},  # no format given
+    "review-queue-list": API_RESEARCHERS,
+    "review-queue-detail": API_RESEARCHERS,
+    "review-queue-bulk": API_POST_ONLY,
+    "review-queue-export": {"anonymous": 401, "annotator": 403, "researcher": 400, "admin": 400},  # no format given
+    "review-list": {"anonymous": 401, "annotator": 200, "researcher": 200, "admin": 200},
+    "review-detail": {"anonymous": 401, "annotator": 200, "researcher": 200, "admin": 200},
+    "review-next": {"anonymous": 401, "annotator": 400, "researcher": 400, "admin": 400},  # no ?queue= given
+    "review-decide": {"anonymous": 401, "annotator": 405, "researcher": 405, "admin": 405},
 }
 
 
@@ -89,7 +117,7 @@ def test_every_route_has_an_expectation():
 
 
 @pytest.fixture
-def objects(researcher):
+def objects(researcher, annotator, admin_user):
     dataset = Dataset.objects.create(name="d", benchmark="gsm8k", answer_format="number", scorer="numeric")
     problem = Problem.objects.create(dataset=dataset, external_id="1", position=1, split="test", question="q",
                                      gold_answer="1", question_hash="x")
@@ -100,6 +128,19 @@ def objects(researcher):
                                      scorer="numeric")
     ids = {"runs:detail": run.pk, "runs:cancel": run.pk, "runs:resume": run.pk, "run-detail": run.pk,
            "run-cancel": run.pk, "run-resume": run.pk, "gather:attempt": attempt.pk, "attempt-detail": attempt.pk, "gather:export": run.pk}
+    feedback = Feedback.objects.create(attempt=attempt, problem=problem, method="salam", teacher_name="t", raw_output="r", text="t")
+    from webapp.teach.templates_store import template_ensure_defaults
+
+    template_ensure_defaults()
+    from webapp.review.services import queue_create
+
+    queue = queue_create(name="q", feedback=[feedback], annotators=[annotator, researcher, admin_user], per_item=3)
+    review = queue.reviews.get(annotator=annotator)
+    ids |= {name: queue.pk for name in ("review:queue", "review:work", "review:bulk", "review:export",
+                                        "review-queue-detail", "review-queue-bulk", "review-queue-export")}
+    ids |= {"review:item": review.pk, "review:diff": review.pk, "review-detail": review.pk, "review-decide": review.pk}
+    ids |= {"teach:feedback": feedback.pk, "feedback-detail": feedback.pk, "teach:template-edit": "salam_feedback",
+            "prompt-template-detail": PromptTemplate.objects.first().pk}
     return ids | {"endpoints:detail": endpoint.pk, "endpoints:edit": endpoint.pk, "endpoints:test": endpoint.pk,
             "endpoint-detail": endpoint.pk, "endpoint-test": endpoint.pk,"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
             "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}

@@ -65,7 +65,8 @@ class Review(models.Model):
     class Meta:
         ordering = ["queue", "annotator", "position"]
         constraints = [models.UniqueConstraint(fields=["queue", "feedback", "annotator"], name="review_unique_assignment")]
-        indexes = [models.Index(fields=["annotator", "decision", "position"])]
+        # An annotator's next item: WHERE queue, annotator, decision = pending ORDER BY position LIMIT 1.
+        indexes = [models.Index(fields=["queue", "annotator", "decision", "position"], name="review_next_item")]
 
     def __str__(self) -> str:
         return f"review of feedback {self.feedback_id} by {self.annotator_id}: {self.decision}"

@@ -33,8 +33,8 @@ BULK_FILTERS: dict[str, tuple[str, Q]] = {
 
 
 def review_with_context() -> QuerySet[Review]:
-    """Reviews with everything the review page and the API show, in one query."""
-    return Review.objects.select_related("queue", "feedback", "feedback__attempt", "feedback__problem")
+    """Reviews with the feedback, its problem and the wrong answer, in one query (each join adds planning time)."""
+    return Review.objects.select_related("feedback", "feedback__attempt", "feedback__problem")
 
 
 # --- Choosing feedback for a queue ------------------------------------------------------------
@@ -218,10 +218,13 @@ def approved_items(*, queue: ReviewQueue | None = None, run=None, rule: str = "m
     items = []
     for feedback, text in approved_feedback(queue=queue, run=run, rule=rule):
         problem, attempt = feedback.problem, feedback.attempt
-        wrong = AttemptRecord(problem_external_id=problem.external_id, output=attempt.raw_output,
-                              extracted=attempt.extracted, correct=attempt.correct, sample_index=attempt.sample_index,
-                              round=attempt.round, guidance=attempt.guidance, prompt=attempt.prompt,
-                              metadata=attempt.metadata)
+        if attempt is None:  # an LbT rationale answers the problem itself: there is no wrong answer
+            wrong = AttemptRecord(problem_external_id=problem.external_id, output="", extracted=None, correct=False)
+        else:
+            wrong = AttemptRecord(problem_external_id=problem.external_id, output=attempt.raw_output,
+                                  extracted=attempt.extracted, correct=attempt.correct, sample_index=attempt.sample_index,
+                                  round=attempt.round, guidance=attempt.guidance, prompt=attempt.prompt,
+                                  metadata=attempt.metadata)
         items.append(ApprovedItem(problem=problem_record(problem), wrong=wrong, method=feedback.method,
                                   teacher=feedback.teacher_name, fields=_export_fields(feedback), text=text))
     return items

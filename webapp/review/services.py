@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import mimetypes
 import random
+import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -37,33 +41,39 @@ class ReviewConflict(Exception):
 # --- Building a queue -----------------------------------------------------------------------
 
 
-def _disagreeing_attempts(rows: Sequence[dict]) -> set[int]:
-    """Attempts whose feedback rows in the selection disagree on the corrected answer or on a check."""
-    verdicts: dict[int, set[tuple]] = defaultdict(set)
+def _mistake(row: dict) -> tuple:
+    """What feedback is about: its mistake, or for an LbT rationale (no mistake) its problem."""
+    return (0, row["attempt_id"]) if row["attempt_id"] is not None else (1, row["problem_id"])
+
+
+def _disagreements(rows: Sequence[dict]) -> set[tuple]:
+    """Mistakes whose feedback rows in the selection disagree on the corrected answer or on a check."""
+    verdicts: dict[tuple, set[tuple]] = defaultdict(set)
     for row in rows:
-        verdicts[row["attempt_id"]].add(
+        verdicts[_mistake(row)].add(
             (" ".join(row["corrected_answer"].split()).lower(), row["auto_check"], row["peer_accepted"]))
-    return {attempt for attempt, seen in verdicts.items() if len(seen) > 1}
+    return {mistake for mistake, seen in verdicts.items() if len(seen) > 1}
 
 
 def _priority_order(rows: Sequence[dict], priority: str, seed: int) -> list[int]:
     """Feedback ids in review order.
 
-    checks_first: failed automatic checks and teacher disagreements first, then the rest; within each
-    tier feedback on the same mistake stays together (attempt, then id) so disagreements sit side by side.
+    checks_first: failed automatic checks (``Feedback.checks_failed``) and teacher disagreements (several
+    feedback rows in the selection on one mistake whose corrected answer or checks differ) first, then
+    the rest; within each tier feedback on the same mistake stays together, so disagreements sit side by side.
     random: a shuffle seeded with ``seed`` (the same seed gives the same order).
     """
     if priority == Priority.RANDOM:
         ids = sorted(row["id"] for row in rows)
         random.Random(seed).shuffle(ids)
         return ids
-    disagreeing = _disagreeing_attempts(rows)
+    disagreeing = _disagreements(rows)
 
     def urgent(row: dict) -> bool:
         return (row["parse_ok"] is False or row["auto_check"] is False or row["peer_accepted"] is False
-                or row["attempt_id"] in disagreeing)
+                or _mistake(row) in disagreeing)
 
-    return [row["id"] for row in sorted(rows, key=lambda r: (not urgent(r), r["attempt_id"], r["id"]))]
+    return [row["id"] for row in sorted(rows, key=lambda r: (not urgent(r), _mistake(r), r["id"]))]
 
 
 def assignment_plan(item_count: int, annotator_ids: Sequence[int], per_item: int) -> list[list[int]]:
@@ -92,7 +102,7 @@ def queue_create(*, name: str, feedback: QuerySet[Feedback] | Iterable[Feedback]
         raise ReviewError(f"unknown priority {priority!r}; known: {', '.join(Priority.values)}")
     ids = [f.pk for f in feedback] if not isinstance(feedback, QuerySet) else None
     rows = Feedback.objects.filter(pk__in=ids) if ids is not None else feedback
-    rows = list(rows.order_by().values("id", "attempt_id", "parse_ok", "auto_check", "peer_accepted", "corrected_answer"))
+    rows = list(rows.order_by().values("id", "attempt_id", "problem_id", "parse_ok", "auto_check", "peer_accepted", "corrected_answer"))
     if not rows:
         raise ReviewError("no feedback matches: nothing to review")
     queue = ReviewQueue.objects.create(name=name, description=description, source=source or {}, per_item=per_item,
@@ -122,17 +132,13 @@ def review_next(*, annotator, queue: ReviewQueue | int, revisit_skipped: bool = 
     return reviews.order_by("position").first()
 
 
-def _checked_edit(review: Review, decision: str, edited_text: str) -> str:
-    if decision not in Decision.values or decision == Decision.PENDING:
-        raise ReviewError(f"unknown decision {decision!r}; choose approve, edit, reject or skip")
-    if decision != Decision.EDIT:
-        return ""
+def _checked_edit(feedback: Feedback, edited_text: str) -> str:
     edited_text = edited_text.replace("\r\n", "\n").strip()
     if not edited_text:
         raise ReviewError("an edit needs the corrected text")
-    if edited_text == review.feedback.text.strip():
+    if edited_text == feedback.text.strip():
         raise ReviewError("the edit is the same as the teacher's text: approve it instead, or change it")
-    if review.feedback.method == Method.SALAM:
+    if feedback.method == Method.SALAM:
         _, _, problem = salam_parse_output(edited_text)
         if problem:  # SALAM trains on the JSON object itself; a broken one could not be exported
             raise ReviewError(f'SALAM feedback is a JSON {{"reason": ..., "guideline": ...}} object; the edit is not: {problem}')
@@ -144,22 +150,30 @@ def review_submit(*, review_id: int, user, version: int, decision: str, edited_t
                   seconds: float = 0.0) -> Review:
     """Save ``user``'s decision on their review if nobody saved it since ``version``; else raise ReviewConflict.
 
-    Only the assigned annotator may decide. The update names the version it started from, so of two saves
-    from the same starting version exactly one changes the row; the other gets the row as it now is.
+    Only the assigned annotator may decide (PermissionDenied; Review.DoesNotExist for no such review). The
+    update names the version it started from, so of two saves from the same starting version exactly one
+    changes the row; the other gets the row as it now is. Approve, reject and skip take one UPDATE.
     """
-    review = Review.objects.select_related("feedback").get(pk=review_id)
-    if review.annotator_id != user.pk:
-        raise PermissionDenied("This item is assigned to someone else.")
-    edited_text = _checked_edit(review, decision, edited_text)
+    if decision not in Decision.values or decision == Decision.PENDING:
+        raise ReviewError(f"unknown decision {decision!r}; choose approve, edit, reject or skip")
+    if decision == Decision.EDIT:
+        review = Review.objects.select_related("feedback").get(pk=review_id)
+        if review.annotator_id != user.pk:
+            raise PermissionDenied("This item is assigned to someone else.")
+        edited_text = _checked_edit(review.feedback, edited_text)
+    else:
+        edited_text = ""
     seconds = min(max(float(seconds or 0), 0.0), MAX_SECONDS_PER_ITEM)
-    changed = Review.objects.filter(pk=review_id, version=version).update(
+    changed = Review.objects.filter(pk=review_id, version=version, annotator=user).update(
         decision=decision, edited_text=edited_text, comment=comment.strip(), decided_at=timezone.now(),
         seconds_spent=F("seconds_spent") + seconds, version=F("version") + 1, updated_by=user,
     )
-    current = review_with_context().get(pk=review_id)
-    if changed != 1:
-        raise ReviewConflict(current=current)
-    return current
+    if changed == 1:
+        return Review.objects.get(pk=review_id)
+    current = review_with_context().get(pk=review_id)  # why not: gone, someone else's, or saved since
+    if current.annotator_id != user.pk:
+        raise PermissionDenied("This item is assigned to someone else.")
+    raise ReviewConflict(current=current)
 
 
 @transaction.atomic
@@ -198,3 +212,20 @@ def training_data_export(*, format: str, path: Path, queue: ReviewQueue | None =
         raise ExportError(f"no approved {' or '.join(export.methods)} feedback to export as {format} yet")
     export.write(items, Path(path))
     return len(items)
+
+
+def training_data_file(*, queue: ReviewQueue, format: str, rule: str = "majority") -> tuple[BinaryIO, str]:
+    """The queue's export as an open file, already removed from disk (the handle keeps it), and its download name."""
+    if format not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {format!r}; known: {', '.join(sorted(EXPORT_FORMATS))}")
+    folder = Path(tempfile.mkdtemp(prefix="errata-export-"))
+    path = folder / f"queue-{queue.pk}-{format}{EXPORT_FORMATS[format].file_suffix}"
+    try:
+        training_data_export(queue=queue, format=format, path=path, rule=rule)
+        return path.open("rb"), path.name
+    finally:
+        shutil.rmtree(folder)
+
+
+def download_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-import shutil
-import tempfile
-from pathlib import Path
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -25,7 +20,7 @@ from webapp.review.selectors import (
 )
 from webapp.review.services import (
     ExportError, ReviewConflict, ReviewError, queue_create, review_next, review_submit, reviews_bulk_decide,
-    training_data_export,
+    download_type, training_data_file,
 )
 
 
@@ -81,20 +76,14 @@ def queue_bulk(request: HttpRequest, pk: int) -> HttpResponse:
 def queue_export(request: HttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(ReviewQueue, pk=pk)
     format, rule = request.GET.get("format", ""), request.GET.get("rule", "majority")
-    formats = EXPORT_FORMATS
-    if format not in formats or rule not in APPROVAL_RULES:
-        return HttpResponse(f"Choose ?format= one of {', '.join(sorted(formats))} and ?rule= one of "
+    if format not in EXPORT_FORMATS or rule not in APPROVAL_RULES:
+        return HttpResponse(f"Choose ?format= one of {', '.join(sorted(EXPORT_FORMATS))} and ?rule= one of "
                             f"{', '.join(APPROVAL_RULES)}.", status=400, content_type="text/plain")
-    path = Path(tempfile.mkdtemp()) / f"queue-{queue.pk}-{format}{formats[format].file_suffix}"
     try:
-        training_data_export(queue=queue, format=format, path=path, rule=rule)
+        handle, name = training_data_file(queue=queue, format=format, rule=rule)
     except ExportError as error:
-        shutil.rmtree(path.parent)
         return HttpResponse(str(error), status=400, content_type="text/plain")
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    handle = path.open("rb")
-    shutil.rmtree(path.parent)  # the open handle keeps the file readable until the response is sent
-    return FileResponse(handle, as_attachment=True, filename=path.name, content_type=content_type)
+    return FileResponse(handle, as_attachment=True, filename=name, content_type=download_type(name))
 
 
 # --- The review page --------------------------------------------------------------------------

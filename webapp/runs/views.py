@@ -36,7 +36,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run.objects.select_related("created_by"), pk=pk)
     events = list(run.events.order_by("-at", "-id")[:50])
     template = "runs/detail.html#live" if request.htmx else "runs/detail.html"
-    return render(request, template, {"run": run, "events": events, "seed_formats": SEED_FORMAT_NAMES})
+    context = {"run": run, "events": events, "seed_formats": SEED_FORMAT_NAMES}
+    if run.kind == RunKind.TEACH:
+        from webapp.teach.selectors import teacher_agreement, teacher_results
+
+        context.update(teacher_results=teacher_results(run.pk), teacher_agreement=teacher_agreement(run.pk))
+    return render(request, template, context)
 
 
 @researcher_required

@@ -44,7 +44,7 @@ class Feedback(models.Model):
     """A teacher's output for one mistake: typed fields, the text to train on, and the automatic checks."""
 
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback",
-                            help_text="The teacher run; empty for imported feedback.")
+                            help_text="The teacher run (for imported feedback, the run that imported it).")
     attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback",
                                 help_text="The mistake; empty for LbT rationales, which answer a problem, not a mistake.")
     problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="feedback")

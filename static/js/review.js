@@ -1,0 +1,78 @@
+// The review page: keyboard shortcuts, time on item, and htmx swaps of conflicts and refusals.
+(() => {
+  const item = () => document.getElementById("review-item");
+  let shownAt = performance.now();
+  // No second decision while one is on its way. (Not htmx's request class: during the swap htmx copies
+  // it from the old form onto the new one with the same id, for a moment.)
+  let saving = false;
+  const busy = () => saving;
+  const isDecision = (event) => (event.detail.requestConfig || event.detail).elt?.id === "review-form";
+  document.addEventListener("htmx:beforeRequest", (event) => { if (isDecision(event)) saving = true; });
+  document.addEventListener("htmx:afterRequest", (event) => { if (isDecision(event)) saving = false; });
+
+  const typing = () => /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+  const press = (selector) => {
+    const target = item() && item().querySelector(selector);
+    if (target) target.click();
+    return Boolean(target);
+  };
+
+  function openEditor() {
+    const editor = document.getElementById("review-editor");
+    const box = document.getElementById("edited-text");
+    if (!editor || !box) return;
+    editor.open = true;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (!item() || busy()) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      if (document.activeElement.id === "edited-text") { event.preventDefault(); press("#save-edit"); }
+      return;
+    }
+    if (event.key === "Escape" && typing()) { document.activeElement.blur(); return; }
+    if (typing() || event.ctrlKey || event.metaKey || event.altKey) return;
+    const actions = {
+      a: () => press("[data-key=a]"),
+      r: () => press("[data-key=r]"),
+      s: () => press("[data-key=s]"),
+      l: () => press("[data-key=l]"),
+      e: () => { openEditor(); return true; },
+      c: () => { const box = document.getElementById("review-comment"); if (box) box.focus(); return Boolean(box); },
+    };
+    const action = actions[event.key.toLowerCase()];
+    if (action && action()) event.preventDefault();
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("#edit-open")) openEditor();
+  });
+
+  // The seconds since this item was shown travel with the decision.
+  document.addEventListener("submit", (event) => {
+    if (event.target.id !== "review-form") return;
+    event.target.elements.seconds.value = ((performance.now() - shownAt) / 1000).toFixed(2);
+  }, true);
+
+  // A conflict (409) and a refused decision (400) come back as the item with its message: show them.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const status = event.detail.xhr.status;
+    if ((status === 409 || status === 400) && event.detail.target.id === "review-item") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // A new item: restart the clock and show it from the top (a conflict or a refusal keeps the same item).
+  let current = item() && item().dataset.review;
+  document.addEventListener("htmx:afterSettle", () => {
+    saving = false;  // the answer is in (afterRequest fires on the replaced form, which may not reach here)
+    const id = item() ? item().dataset.review : undefined;
+    if (id === current) return;
+    current = id;
+    shownAt = performance.now();
+    window.scrollTo({ top: 0 });
+  });
+})();

@@ -1,0 +1,68 @@
+"""In a real browser: an annotator reviews three items with the keyboard only; each next item arrives without a reload."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.webapp.review.conftest import make_feedback
+from webapp.review.models import Review
+from webapp.review.services import queue_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def shown_review(page) -> str:
+    return page.eval_on_selector("#review-item", "element => element.dataset.review || ''")
+
+
+def wait_for_review(page, review: Review | None) -> None:
+    expected = str(review.pk) if review else ""
+    page.wait_for_function(f"(document.querySelector('#review-item').dataset.review || '') === '{expected}'")
+
+
+def test_an_annotator_reviews_three_items_with_the_keyboard_only(live_errata, browser_page, researcher, annotator):
+    feedback = make_feedback(3)
+    queue = queue_create(name="keyboard queue", feedback=feedback, annotators=[annotator], user=researcher)
+    first, second, third = Review.objects.filter(queue=queue).order_by("position")
+    page = browser_page
+
+    page.goto(f"{live_errata}/review/queues/{queue.pk}/work/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", annotator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#review-item")  # signed in and sent on to the queue
+    assert page.url == f"{live_errata}/review/queues/{queue.pk}/work/"
+    assert shown_review(page) == str(first.pk)
+    page.evaluate("window.reviewMarker = 'same page'")  # survives only if nothing reloads the page
+    page.locator("body").focus()
+    page.wait_for_timeout(300)  # a little time on the item
+
+    page.keyboard.press("a")
+    wait_for_review(page, second)
+    assert page.url.endswith(f"/review/items/{second.pk}/")  # the address follows the item
+
+    page.keyboard.press("e")
+    assert page.evaluate("document.activeElement.id") == "edited-text"
+    page.keyboard.type(" Check the carry as well.")
+    page.wait_for_selector("#diff ins")
+    assert "Check the carry as well." in page.inner_text("#diff ins")
+    page.keyboard.press("Control+Enter")
+    wait_for_review(page, third)
+
+    page.keyboard.press("c")
+    page.keyboard.type("The step is right; the teacher is wrong.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("r")
+    page.wait_for_selector("#review-done")
+    assert "All done" in page.inner_text("#review-item")
+
+    assert page.evaluate("window.reviewMarker") == "same page"
+    assert page.url.endswith(f"/review/queues/{queue.pk}/work/")
+    saved = {review.pk: review for review in Review.objects.filter(queue=queue)}
+    assert [saved[r.pk].decision for r in (first, second, third)] == ["approve", "edit", "reject"]
+    assert saved[second.pk].edited_text == second.feedback.text + " Check the carry as well."
+    assert saved[third.pk].comment == "The step is right; the teacher is wrong."
+    assert all(saved[r.pk].version == 1 for r in (first, second, third))
+    assert saved[first.pk].seconds_spent >= 0.3  # the page sent the time since the item was shown
