@@ -126,9 +126,8 @@ def free_port() -> int:
 
 
 def start_errata(port: int, log_path: Path) -> subprocess.Popen:
-    # Under ASGI each request runs in a thread of its own: a persistent connection per thread would pile up
-    # (about one per request) until PostgreSQL refuses clients. Django's advice: CONN_MAX_AGE=0 under ASGI.
-    env = dict(os.environ, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="0")
+    # Connections come from the settings' psycopg pool (under ASGI each request runs in a thread of its own).
+    env = dict(os.environ, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING")
     with log_path.open("w") as server_log:  # errors only; a pipe nobody reads would stall the server
         server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                    "webapp.asgi:application"], cwd=REPO, env=env, stdout=server_log, stderr=subprocess.STDOUT)
@@ -145,13 +144,14 @@ def start_errata(port: int, log_path: Path) -> subprocess.Popen:
     raise SystemExit("daphne did not answer")
 
 
-async def annotate(base: str, queue_id: int, session_key: str, pairs: int, think_s: float, timings: list[float]) -> None:
+async def annotate(base: str, queue_id: int, session_key: str, seed: int, pairs: int, think_s: float,
+                   timings: list[float]) -> None:
     """One annotator: next, then decide, ``pairs`` times after a short warm-up; the pair's time in ms."""
     import aiohttp
 
     csrf = secrets.token_hex(16)  # 32 characters: Django compares the header with the cookie
     cookies = {"sessionid": session_key, "csrftoken": csrf}
-    choices = random.Random(session_key)
+    choices = random.Random(seed)
     async with aiohttp.ClientSession(base, cookies=cookies, headers={"X-CSRFToken": csrf}) as http:
         for n in range(WARMUP_PAIRS + pairs):
             if think_s:
@@ -173,7 +173,8 @@ async def annotate(base: str, queue_id: int, session_key: str, pairs: int, think
 async def load(base: str, queue_id: int, sessions: list[tuple], pairs: int, think_s: float) -> tuple[list[float], float]:
     timings: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(annotate(base, queue_id, key, pairs // len(sessions), think_s, timings) for _, key in sessions))
+    await asyncio.gather(*(annotate(base, queue_id, key, seed, pairs // len(sessions), think_s, timings)
+                           for seed, (_, key) in enumerate(sessions)))
     return sorted(timings), time.perf_counter() - started
 
 

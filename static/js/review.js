@@ -2,19 +2,22 @@
 (() => {
   const item = () => document.getElementById("review-item");
   let shownAt = performance.now();
-  // No second decision while one is on its way. (Not htmx's request class: during the swap htmx copies
-  // it from the old form onto the new one with the same id, for a moment.)
-  let saving = false;
-  const busy = () => saving;
-  const isDecision = (event) => (event.detail.requestConfig || event.detail).elt?.id === "review-form";
-  document.addEventListener("htmx:beforeRequest", (event) => { if (isDecision(event)) saving = true; });
-  document.addEventListener("htmx:afterRequest", (event) => { if (isDecision(event)) saving = false; });
+  // No second decision while one is on its way (a double press would decide the next item unseen).
+  let waiting = false;
+  const busy = () => waiting;
+  const forItem = (event) => Boolean(event.detail.target) && event.detail.target.id === "review-item";
+  document.addEventListener("htmx:beforeRequest", (event) => { if (forItem(event)) waiting = true; });
+  document.addEventListener("htmx:afterRequest", (event) => { if (forItem(event)) waiting = false; });
 
   const typing = () => /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
   const press = (selector) => {
     const target = item() && item().querySelector(selector);
-    if (target) target.click();
-    return Boolean(target);
+    if (!target) return false;
+    // htmx wires up swapped-in buttons only when it settles, a moment later; a key pressed before that
+    // would submit the form natively (a full reload). Wiring them up now is harmless and avoids that.
+    if (window.htmx) window.htmx.process(item());
+    target.click();
+    return true;
   };
 
   function openEditor() {
@@ -59,7 +62,7 @@
   // A conflict (409) and a refused decision (400) come back as the item with its message: show them.
   document.addEventListener("htmx:beforeSwap", (event) => {
     const status = event.detail.xhr.status;
-    if ((status === 409 || status === 400) && event.detail.target.id === "review-item") {
+    if ((status === 409 || status === 400) && forItem(event)) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
@@ -68,7 +71,6 @@
   // A new item: restart the clock and show it from the top (a conflict or a refusal keeps the same item).
   let current = item() && item().dataset.review;
   document.addEventListener("htmx:afterSettle", () => {
-    saving = false;  // the answer is in (afterRequest fires on the replaced form, which may not reach here)
     const id = item() ? item().dataset.review : undefined;
     if (id === current) return;
     current = id;

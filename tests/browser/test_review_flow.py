@@ -7,13 +7,19 @@ import pytest
 from tests.conftest import PASSWORD
 from tests.webapp.review.conftest import make_feedback
 from webapp.review.models import Review
-from webapp.review.services import queue_create
+from webapp.review.services import queue_create, review_submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def shown_review(page) -> str:
     return page.eval_on_selector("#review-item", "element => element.dataset.review || ''")
+
+
+def wait_until_ready(page) -> None:
+    """The item is shown and htmx has taken over the page (before that, a key would submit the form natively)."""
+    page.wait_for_selector("#review-item")
+    page.wait_for_function("window.htmx !== undefined && document.readyState === 'complete'")
 
 
 def wait_for_review(page, review: Review | None) -> None:
@@ -32,7 +38,7 @@ def test_an_annotator_reviews_three_items_with_the_keyboard_only(live_errata, br
     page.fill("input[name=username]", annotator.username)
     page.fill("input[name=password]", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#review-item")  # signed in and sent on to the queue
+    wait_until_ready(page)  # signed in and sent on to the queue
     assert page.url == f"{live_errata}/review/queues/{queue.pk}/work/"
     assert shown_review(page) == str(first.pk)
     page.evaluate("window.reviewMarker = 'same page'")  # survives only if nothing reloads the page
@@ -66,3 +72,33 @@ def test_an_annotator_reviews_three_items_with_the_keyboard_only(live_errata, br
     assert saved[third.pk].comment == "The step is right; the teacher is wrong."
     assert all(saved[r.pk].version == 1 for r in (first, second, third))
     assert saved[first.pk].seconds_spent >= 0.3  # the page sent the time since the item was shown
+
+
+def test_a_save_from_another_tab_shows_a_conflict_and_the_item_reloads(live_errata, browser_page, researcher, annotator):
+    feedback = make_feedback(2)
+    queue = queue_create(name="conflict queue", feedback=feedback, annotators=[annotator], user=researcher)
+    first = Review.objects.filter(queue=queue).order_by("position").first()
+    page = browser_page
+    page.goto(f"{live_errata}/review/items/{first.pk}/")
+    page.fill("input[name=username]", annotator.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    wait_until_ready(page)
+    page.evaluate("window.reviewMarker = 'same page'")
+
+    # Meanwhile the same item is saved in another tab.
+    review_submit(review_id=first.pk, user=annotator, version=0, decision="edit", edited_text="Saved in the other tab.")
+    page.locator("body").focus()
+    page.keyboard.press("a")
+    page.wait_for_selector("#review-conflict")
+    assert "Saved in the other tab." in page.inner_text("#conflict-current")
+    assert Review.objects.get(pk=first.pk).decision == "edit"  # nothing was overwritten
+
+    page.keyboard.press("l")  # reload the item: it now shows the saved decision, ready to decide again
+    page.wait_for_selector("#review-conflict", state="detached")
+    assert "now approved with edits" in page.inner_text("#review-counts")
+    page.keyboard.press("a")
+    page.wait_for_selector("#review-done, #review-item[data-review]:not([data-review='%d'])" % first.pk)
+    assert page.evaluate("window.reviewMarker") == "same page"
+    saved = Review.objects.get(pk=first.pk)
+    assert (saved.decision, saved.version) == ("approve", 2)

@@ -24,7 +24,8 @@ class QueueForm(forms.Form):
     teacher = forms.CharField(required=False, max_length=200, help_text="Only teachers whose name contains this.")
     checks = forms.ChoiceField(required=False, choices=[("", "Any"), ("failed", "A check failed"), ("passed", "No check failed")],
                                help_text="Automatic checks: parse, corrected answer, peer review.")
-    unreviewed = forms.BooleanField(required=False, help_text="Leave out feedback already in another queue.")
+    unreviewed = forms.BooleanField(required=False, label="Only feedback in no other queue",
+                                    help_text="Leave out feedback that is already being reviewed.")
     annotators = AnnotatorChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
                                                 widget=forms.CheckboxSelectMultiple)
     per_item = forms.IntegerField(min_value=1, max_value=20, initial=1, label="Annotators per item")

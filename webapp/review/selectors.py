@@ -33,8 +33,12 @@ BULK_FILTERS: dict[str, tuple[str, Q]] = {
 
 
 def review_with_context() -> QuerySet[Review]:
-    """Reviews with the feedback, its problem and the wrong answer, in one query (each join adds planning time)."""
-    return Review.objects.select_related("feedback", "feedback__attempt", "feedback__problem")
+    """Reviews with the feedback, its problem and the wrong answer, in one query (each join adds planning time).
+
+    The prompts as sent (kilobytes each, shown on neither the review page nor the API) stay in the database.
+    """
+    return (Review.objects.select_related("feedback", "feedback__attempt", "feedback__problem")
+            .defer("feedback__prompt", "feedback__attempt__prompt"))
 
 
 # --- Choosing feedback for a queue ------------------------------------------------------------

@@ -95,6 +95,7 @@ def _item_context(review: Review | None, queue: ReviewQueue, user, **extra) -> d
     context = {"review": review, "queue": queue, "pending": mine.filter(decision=Decision.PENDING).count(),
                "skipped": mine.filter(decision=Decision.SKIP).count(), **extra}
     if review is not None:
+        context["fields"] = [(name.replace("_", " ").capitalize(), value) for name, value in review.feedback.fields.items()]
         context["edit_text"] = extra.get("draft", {}).get("edited_text") or review.edited_text or review.feedback.text
         if review.decision == Decision.EDIT and review.edited_text:
             context["diff"] = word_diff(review.feedback.text, review.edited_text)
