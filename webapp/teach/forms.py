@@ -11,6 +11,9 @@ from webapp.runs.models import Run, RunKind
 from webapp.teach.models import Method
 
 
+MAX_SELECTED = 5000  # mistakes one run takes from a browser selection
+
+
 class TeachForm(forms.Form):
     name = forms.CharField(required=False, max_length=200)
     method = forms.ChoiceField(choices=[(m, label) for m, label in Method.choices if m in METHODS])
@@ -27,6 +30,8 @@ class TeachForm(forms.Form):
     budget_usd = forms.DecimalField(required=False, min_value=0, decimal_places=4, help_text="Stop cleanly at this cost.")
     hint_answer = forms.BooleanField(required=False, help_text="LEMA: show the teacher the correct answer.")
     use_cache = forms.BooleanField(required=False, initial=True)
+    mistakes_filter = forms.CharField(required=False, widget=forms.HiddenInput,
+                                      help_text="A mistakes-browser filter (query string) to teach from instead of a run.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,10 +39,28 @@ class TeachForm(forms.Form):
         if not self.initial.get("gather_run") and runs.exists():
             self.initial["gather_run"] = runs.first().pk  # the newest gather run
 
+    def selected_mistakes(self) -> list[int] | None:
+        """The ids of the wrong answers a mistakes-browser filter selects, or None without one."""
+        raw = getattr(self, "cleaned_data", {}).get("mistakes_filter") or self.initial.get("mistakes_filter")
+        if not raw:
+            return None
+        from django.http import QueryDict
+
+        from webapp.gather.selectors import AttemptFilter, attempt_search
+
+        params = QueryDict(raw, mutable=True)
+        params["correct"] = "no"  # teachers explain mistakes only
+        return list(attempt_search(AttemptFilter.from_params(params)).values_list("pk", flat=True)[:MAX_SELECTED])
+
     def config(self) -> dict:
         data = self.cleaned_data
-        source = ({"dataset_id": data["dataset"].pk if data.get("dataset") else None, "split": data["split"]}
-                  if data["method"] == "lbt" else {"gather_run_id": data["gather_run"].pk if data.get("gather_run") else None})
+        selected = self.selected_mistakes()
+        if data["method"] == "lbt":
+            source = {"dataset_id": data["dataset"].pk if data.get("dataset") else None, "split": data["split"]}
+        elif selected is not None:
+            source = {"attempt_ids": selected}
+        else:
+            source = {"gather_run_id": data["gather_run"].pk if data.get("gather_run") else None}
         return {
             "method": data["method"], "teacher_endpoint_ids": [t.pk for t in data["teachers"]], **source,
             "samples": data["samples"], "decoding": {"temperature": data["temperature"], "max_tokens": data["max_tokens"]},

@@ -21,8 +21,10 @@ from webapp.teach.templates_store import template_ensure_defaults, template_new_
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def teach_new(request: HttpRequest) -> HttpResponse:
-    form = TeachForm(request.POST or None, initial={"gather_run": request.GET.get("gather_run")})
-    context = {"form": form}
+    form = TeachForm(request.POST or None, initial={"gather_run": request.GET.get("gather_run"),
+                                                    "mistakes_filter": request.GET.get("mistakes", "")})
+    selected = form.selected_mistakes() if request.method == "GET" else None
+    context = {"form": form, "selected": selected}
     if request.method == "POST" and form.is_valid():
         try:
             if "estimate" in request.POST:

@@ -75,3 +75,19 @@ def test_editing_a_template_in_the_page_saves_a_new_version(researcher_client):
     assert good.status_code == 302
     assert list(PromptTemplate.objects.filter(name="salam_feedback").values_list("version", flat=True)) == [2, 1]
     assert Feedback.objects.count() == 0
+
+
+def test_teachers_can_be_asked_about_a_selection_from_the_mistakes_browser(researcher_client, mistakes, server_a,
+                                                                             django_capture_on_commit_callbacks):
+    browser = researcher_client.get(reverse("gather:attempts"), {"correct": "no", "q": "Problem 2:"}).content.decode()
+    assert 'id="teach-these"' in browser
+    page = researcher_client.get(reverse("teach:new"), {"mistakes": "correct=no&q=Problem+2%3A"}).content.decode()
+    assert "Teaching the <strong>1</strong> mistake of your selection" in page
+    with django_capture_on_commit_callbacks(execute=False):
+        researcher_client.post(reverse("teach:new"), {**form(teacher(server_a, "t1"), mistakes),
+                                                      "mistakes_filter": "correct=no&q=Problem+2%3A"})
+    run = Run.objects.get(kind=RunKind.TEACH)
+    assert run.config["gather_run_id"] is None and run.progress_total == 1
+    from webapp.gather.models import Attempt
+
+    assert list(Attempt.objects.filter(pk__in=run.config["attempt_ids"]).values_list("problem__external_id", flat=True)) == ["m2"]
