@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from pipeline.benchmarks.records import ProblemRecord
+
 
 class Split(models.TextChoices):
     TRAIN = "train", "Train"
@@ -57,6 +59,12 @@ class Problem(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("datasets:problem", args=[self.pk])
+
+    def as_record(self) -> ProblemRecord:
+        """The problem as the pipeline's plain record (prompts, scoring, exports)."""
+        return ProblemRecord(external_id=self.external_id, question=self.question, gold_answer=self.gold_answer,
+                             choices=tuple(self.choices), gold_rationale=self.gold_rationale, split=self.split,
+                             task=self.task, metadata=self.metadata)
 
     @property
     def lettered_choices(self) -> list[tuple[str, str]]:

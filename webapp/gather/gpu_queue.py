@@ -25,7 +25,7 @@ from pipeline.models.answers import merge_params
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
 from webapp.celery import app as web_celery_app
 from webapp.gather.models import Attempt
-from webapp.gather.services import GatherContext, _attempt_rows, _context, _done, _record, _report, _requests
+from webapp.gather.services import GatherContext, _attempt_rows, _context, _done, _report, _requests
 from webapp.runs.models import Run, RunEvent, RunStatus
 from webapp.runs.services import run_add_usage, run_finish, run_log, run_should_stop
 
@@ -92,7 +92,7 @@ def _round_work(context: GatherContext, round_number: int) -> list[WorkItem] | N
     config, done = context.config, _done(context.run.pk)
     if round_number == 0:
         return pending_round_work(context.problems, round=0, samples=config.samples_per_problem, done=done)
-    attempts = [_record(a) for a in Attempt.objects.filter(run=context.run).select_related("problem")]
+    attempts = [a.as_record() for a in Attempt.objects.filter(run=context.run).select_related("problem")]
     needing = set(problems_needing_guidance(attempts, config.guidance))
     ids = [pk for pk, problem in context.problems.items() if problem.external_id in needing]
     if not ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 
+from pipeline.attempts import AttemptRecord
 from webapp.datasets.models import Problem
 from webapp.endpoints.models import ModelEndpoint
 from webapp.runs.models import Run
@@ -51,6 +52,12 @@ class Attempt(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("gather:attempt", args=[self.pk])
+
+    def as_record(self) -> AttemptRecord:
+        """The answer as the pipeline's plain record (guidance, teacher prompts, seed files, exports)."""
+        return AttemptRecord(problem_external_id=self.problem.external_id, output=self.raw_output,
+                             extracted=self.extracted, correct=self.correct, sample_index=self.sample_index,
+                             round=self.round, guidance=self.guidance, prompt=self.prompt, metadata=self.metadata)
 
     @property
     def is_mistake(self) -> bool:

@@ -8,12 +8,10 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from pipeline.attempts import AttemptRecord
 from pipeline.seeds import SEED_FORMATS, SeedBundle, read_seed_file, write_seed_file
 from webapp.datasets.models import Problem
 from webapp.datasets.services import problems_add
 from webapp.gather.models import Attempt
-from webapp.gather.services import problem_record
 from webapp.runs.models import Run, RunKind, RunStatus
 
 ANSWER_FORMATS = {"bbh": "multiple_choice", "bbq": "multiple_choice", "aqua": "multiple_choice", "csqa": "multiple_choice",
@@ -85,10 +83,8 @@ def seed_bundle(*, run: Run, format: str) -> SeedBundle:
     problems = list({attempt.problem_id: attempt.problem for attempt in attempts}.values())
     imported = run.config.get("imported", {})
     return SeedBundle(
-        format=format, benchmark=problems[0].dataset.benchmark, problems=[problem_record(p) for p in problems],
-        attempts=[AttemptRecord(problem_external_id=a.problem.external_id, output=a.raw_output, extracted=a.extracted,
-                                correct=a.correct, sample_index=a.sample_index, round=a.round, guidance=a.guidance,
-                                prompt=a.prompt, metadata=a.metadata) for a in attempts],
+        format=format, benchmark=problems[0].dataset.benchmark, problems=[p.as_record() for p in problems],
+        attempts=[a.as_record() for a in attempts],
         extra=imported.get("extra", {}) if imported.get("format") == format else {},
     )
 

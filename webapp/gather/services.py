@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
-from pipeline.attempts import AttemptRecord
 from pipeline.benchmarks.records import ProblemRecord
 from pipeline.gather import GatherConfig, WorkItem, parse_gather_config, pending_round_work, sample_problem_ids
 from pipeline.guidance import (
     CONTINUATION_PARAMS, GuidanceError, continued_output, guidance_kind_for_round, guided_messages, is_continuation,
     problems_needing_guidance, teacher_help_messages,
 )
-from pipeline.models import ChatRequest, ChatResult, ModelClient, ResponseCache
+from pipeline.models import ChatRequest, ChatResult
 from pipeline.prompts import choose_shots, student_messages, validate_prompt_config
 from pipeline.scoring import SCORERS, score
 from webapp.datasets.models import Dataset, Problem
@@ -27,19 +24,13 @@ from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.models import Attempt
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunEvent, RunKind, RunStatus
-from webapp.runs.services import run_add_usage, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
+from webapp.runs.services import run_ask, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
 
 logger = logging.getLogger(__name__)
 
 
 class GatherLaunchError(ValueError):
     """A gather run that cannot be launched; the message says which option and why."""
-
-
-def problem_record(problem: Problem) -> ProblemRecord:
-    return ProblemRecord(external_id=problem.external_id, question=problem.question, gold_answer=problem.gold_answer,
-                         choices=tuple(problem.choices), gold_rationale=problem.gold_rationale, split=problem.split,
-                         task=problem.task, metadata=problem.metadata)
 
 
 def selected_problems(config: GatherConfig) -> list[Problem]:
@@ -115,9 +106,9 @@ def _context(run: Run) -> GatherContext:
     config = parse_gather_config(run.config)
     problems = {p.pk: p for p in selected_problems(config)}
     dataset = Dataset.objects.get(pk=config.dataset_id)
-    pool = [problem_record(p) for p in Problem.objects.filter(dataset=dataset, split="train").order_by("position")]
+    pool = [p.as_record() for p in Problem.objects.filter(dataset=dataset, split="train").order_by("position")]
     teacher = ModelEndpoint.objects.get(pk=config.teacher_endpoint_id) if config.teacher_endpoint_id else None
-    return GatherContext(run=run, config=config, problems=problems, records={k: problem_record(p) for k, p in problems.items()},
+    return GatherContext(run=run, config=config, problems=problems, records={k: p.as_record() for k, p in problems.items()},
                          pool=pool, student=ModelEndpoint.objects.get(pk=config.student_endpoint_id), teacher=teacher,
                          scorer=config.scorer or dataset.scorer)
 
@@ -154,7 +145,7 @@ def _answer_all_rounds(context: GatherContext) -> dict:
     if _answer(context, work, failures) == "cancelled":
         return {"status": RunStatus.CANCELLED}
     for round_number in range(1, config.guidance.max_resample + 1):
-        attempts = [_record(a) for a in Attempt.objects.filter(run=context.run).select_related("problem")]
+        attempts = [a.as_record() for a in Attempt.objects.filter(run=context.run).select_related("problem")]
         needing = set(problems_needing_guidance(attempts, config.guidance))
         ids = [pk for pk, p in context.problems.items() if p.external_id in needing]
         if not ids:
@@ -175,12 +166,6 @@ def _answer_all_rounds(context: GatherContext) -> dict:
     return {"status": RunStatus.SUCCEEDED}
 
 
-def _record(attempt: Attempt) -> AttemptRecord:
-    return AttemptRecord(problem_external_id=attempt.problem.external_id, output=attempt.raw_output,
-                         extracted=attempt.extracted, correct=attempt.correct, sample_index=attempt.sample_index,
-                         round=attempt.round, guidance=attempt.guidance)
-
-
 def _chunk_size(context: GatherContext) -> int:
     return max(4 * context.student.max_concurrency, 16)
 
@@ -192,9 +177,9 @@ def _answer(context: GatherContext, work: Sequence[WorkItem], failures: list[str
             run_log(run_id=context.run.pk, message="Cancelled; answers recorded so far are kept.")
             return "cancelled"
         chunk, requests = _requests(context, work[start:start + size])
-        results, usage = asyncio.run(_chat_many(context.student, requests, use_cache=context.config.use_cache))
+        results = run_ask(run_id=context.run.pk, endpoint=context.student, requests=requests,
+                          use_cache=context.config.use_cache)
         _store(context, chunk, requests, results, failures)
-        _add_usage(context, usage)
         _report(context)
     return "done"
 
@@ -231,29 +216,15 @@ def _guided(context: GatherContext, item: WorkItem, record: ProblemRecord, messa
     guidance = context.config.guidance
     wrong = (Attempt.objects.filter(run=context.run, problem_id=item.problem_id, correct=False)
              .order_by("-round", "sample_index").first())
-    previous = _record(wrong) if wrong else None
+    previous = wrong.as_record() if wrong else None
     correction = None
     if item.guidance == "teacher_help" and previous is not None and context.teacher is not None:
         teacher_request = ChatRequest(messages=teacher_help_messages(record, previous), key=f"teacher:{item.problem_id}")
-        [answer], usage = asyncio.run(_chat_many(context.teacher, [teacher_request], use_cache=context.config.use_cache))
-        _add_usage(context, usage)
+        [answer] = run_ask(run_id=context.run.pk, endpoint=context.teacher, requests=[teacher_request],
+                           use_cache=context.config.use_cache)
         correction = answer.texts[0] if answer.ok else None
     return guided_messages(record, messages, item.guidance, guidance, previous_wrong=previous,
                            teacher_correction=correction, preset=context.config.prompt.preset)
-
-
-async def _chat_many(endpoint: ModelEndpoint, requests: list[ChatRequest], *,
-                     use_cache: bool) -> tuple[list[ChatResult], dict]:
-    """Answers in request order, and what they cost."""
-    cache = ResponseCache(settings.DATA_DIR / "model-cache.sqlite3")
-    async with ModelClient(endpoint.to_config(), cache=cache, use_cache=use_cache) as client:
-        results = await client.chat_many(requests)
-        return results, client.usage.as_dict()
-
-
-def _add_usage(context: GatherContext, usage: dict) -> None:
-    run_add_usage(run_id=context.run.pk, requests=usage["requests"], failed=usage["failed"], cached=usage["cached"],
-                  prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"], cost=usage["cost"])
 
 
 def _store(context: GatherContext, chunk: Sequence[WorkItem], requests: Sequence[ChatRequest],

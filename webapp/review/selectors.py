@@ -12,7 +12,6 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from pipeline.agreement import agreement_summary, cohen_kappa
 from pipeline.attempts import AttemptRecord
 from pipeline.exports import ApprovedItem
-from webapp.gather.services import problem_record
 from webapp.review.models import Decision, Review, ReviewQueue
 from webapp.teach.models import Feedback, Method
 
@@ -225,11 +224,8 @@ def approved_items(*, queue: ReviewQueue | None = None, run=None, rule: str = "m
         if attempt is None:  # an LbT rationale answers the problem itself: there is no wrong answer
             wrong = AttemptRecord(problem_external_id=problem.external_id, output="", extracted=None, correct=False)
         else:
-            wrong = AttemptRecord(problem_external_id=problem.external_id, output=attempt.raw_output,
-                                  extracted=attempt.extracted, correct=attempt.correct, sample_index=attempt.sample_index,
-                                  round=attempt.round, guidance=attempt.guidance, prompt=attempt.prompt,
-                                  metadata=attempt.metadata)
-        items.append(ApprovedItem(problem=problem_record(problem), wrong=wrong, method=feedback.method,
+            wrong = attempt.as_record()
+        items.append(ApprovedItem(problem=problem.as_record(), wrong=wrong, method=feedback.method,
                                   teacher=feedback.teacher_name, fields=_export_fields(feedback), text=text))
     return items
 

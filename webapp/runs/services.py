@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Sequence
+
+from django.conf import settings
 
 from django.db import transaction
 from django.db.models import F
@@ -48,6 +52,22 @@ def run_add_usage(*, run_id: int, requests: int = 0, failed: int = 0, cached: in
         cached_requests=F("cached_requests") + cached, prompt_tokens=F("prompt_tokens") + prompt_tokens,
         completion_tokens=F("completion_tokens") + completion_tokens, cost=F("cost") + Decimal(str(round(cost, 6))),
     )
+
+
+def run_ask(*, run_id: int, endpoint, requests: Sequence, use_cache: bool = True) -> list:
+    """Ask ``endpoint`` (a ModelEndpoint) for ``requests`` on behalf of a run, through the shared response
+    cache; the usage is added to the run. Results come back in request order; failures are results too."""
+    from pipeline.models import ModelClient, ResponseCache
+
+    async def ask():
+        cache = ResponseCache(settings.DATA_DIR / "model-cache.sqlite3")
+        async with ModelClient(endpoint.to_config(), cache=cache, use_cache=use_cache) as client:
+            return await client.chat_many(list(requests)), client.usage.as_dict()
+
+    results, usage = asyncio.run(ask())
+    run_add_usage(run_id=run_id, requests=usage["requests"], failed=usage["failed"], cached=usage["cached"],
+                  prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"], cost=usage["cost"])
+    return results
 
 
 def run_log(*, run_id: int, message: str, level: str = RunEvent.Level.INFO) -> None:

@@ -14,7 +14,7 @@ from pipeline.models import ChatRequest
 from pipeline.prompts import PromptConfig, student_messages
 from pipeline.scoring import score
 from webapp.runs.models import RunEvent
-from webapp.runs.services import run_log
+from webapp.runs.services import run_ask, run_log
 from webapp.teach.models import Feedback
 from webapp.teach.templates_store import as_text
 
@@ -98,17 +98,15 @@ def interpret(config, source: "Source", texts: list[str]) -> dict:
 
 def fair_peer_review(run, config, chunk, teachers, templates, failures) -> None:
     """Each teacher's rationale is scored 1-5 by every other teacher; accepted when the valid scores' mean > 3."""
-    from webapp.teach.services import chat_many
-
     rows = list(Feedback.objects.filter(run=run, problem__in=[s.problem for s in chunk], method="fair", parse_ok=True))
     for reviewer in teachers:
         todo = [row for row in rows if row.teacher_name != reviewer.name and reviewer.name not in row.peer_scores]
         if not todo:
             continue
         requests = [ChatRequest(messages=teaching.fair_peer_review_messages(
-            _record(row), row.fields.get("rationale", ""), _template(templates, "fair_peer_review")), key=f"review:{row.pk}")
+            row.problem.as_record(), row.fields.get("rationale", ""), _template(templates, "fair_peer_review")), key=f"review:{row.pk}")
             for row in todo]
-        for row, result in zip(todo, chat_many(run, reviewer, requests, use_cache=config.use_cache)):
+        for row, result in zip(todo, run_ask(run_id=run.pk, endpoint=reviewer, requests=requests, use_cache=config.use_cache)):
             if not result.ok:
                 failures.append(result.error)
                 run_log(run_id=run.pk, level=RunEvent.Level.WARNING, message=f"{reviewer.name} reviewing: {result.error}")
@@ -123,16 +121,8 @@ def fair_peer_review(run, config, chunk, teachers, templates, failures) -> None:
     Feedback.objects.bulk_update(rows, ["peer_scores", "peer_mean", "peer_accepted", "cost"])
 
 
-def _record(row: Feedback):
-    from webapp.gather.services import problem_record
-
-    return problem_record(row.problem)
-
-
 def gsi_student_revisions(run, config, chunk, failures) -> None:
     """GSI teacher help: the student who made the mistake revises with the teacher's correction; scored."""
-    from webapp.teach.services import chat_many
-
     rows = [row for row in Feedback.objects.filter(run=run, problem__in=[s.problem for s in chunk], method="gsi",
                                                    parse_ok=True).select_related("attempt__endpoint", "problem__dataset")
             if "revision" not in row.fields and row.attempt and row.attempt.endpoint]
@@ -141,7 +131,7 @@ def gsi_student_revisions(run, config, chunk, failures) -> None:
         by_student.setdefault(row.attempt.endpoint, []).append(row)
     for student, todo in by_student.items():
         requests = [ChatRequest(messages=_revision_messages(row), key=f"revise:{row.pk}") for row in todo]
-        for row, result in zip(todo, chat_many(run, student, requests, use_cache=config.use_cache)):
+        for row, result in zip(todo, run_ask(run_id=run.pk, endpoint=student, requests=requests, use_cache=config.use_cache)):
             if not result.ok:
                 failures.append(result.error)
                 continue
@@ -152,11 +142,9 @@ def gsi_student_revisions(run, config, chunk, failures) -> None:
 
 
 def _revision_messages(row: Feedback) -> list[dict]:
-    from webapp.teach.services import _wrong
-
-    record = _record(row)
+    record = row.problem.as_record()
     base = student_messages(record, PromptConfig())
-    return guided_messages(record, base, "teacher_help", GuidanceConfig(), previous_wrong=_wrong(row.attempt),
+    return guided_messages(record, base, "teacher_help", GuidanceConfig(), previous_wrong=row.attempt.as_record(),
                            teacher_correction=row.text)
 
 

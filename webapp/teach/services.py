@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Sequence
 
-from django.conf import settings
 from django.db import transaction
 
 from pipeline.attempts import AttemptRecord
 from pipeline.benchmarks.records import ProblemRecord
 from pipeline.estimates import estimate_requests, within_budget
-from pipeline.models import ChatRequest, ChatResult, ModelClient, ResponseCache
-from pipeline.scoring import score
+from pipeline.models import ChatRequest, ChatResult
 from pipeline.teach_config import TeachConfig, parse_teach_config
-from pipeline import teaching
 from webapp.datasets.models import Problem
 from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.models import Attempt
-from webapp.gather.services import problem_record
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunEvent, RunKind, RunStatus
-from webapp.runs.services import run_add_usage, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
+from webapp.runs.services import run_ask, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
 from webapp.teach import methods
 from webapp.teach.models import Feedback
-from webapp.teach.templates_store import as_text, template_for
+from webapp.teach.templates_store import template_for
 
 logger = logging.getLogger(__name__)
 CHUNK = 16  # mistakes per step: the budget and cancel are checked between steps
@@ -51,16 +46,10 @@ class Source:
 def _sources(config: TeachConfig) -> list[Source]:
     if config.method == "lbt":
         problems = Problem.objects.filter(dataset_id=config.dataset_id, split=config.split).order_by("position")
-        return [Source(p, problem_record(p), None, None) for p in problems]
+        return [Source(p, p.as_record(), None, None) for p in problems]
     mistakes = Attempt.objects.filter(correct=False).select_related("problem", "endpoint").order_by("problem__position", "id")
     mistakes = mistakes.filter(run_id=config.gather_run_id) if config.gather_run_id else mistakes.filter(pk__in=config.attempt_ids)
-    return [Source(a.problem, problem_record(a.problem), a, _wrong(a)) for a in mistakes]
-
-
-def _wrong(attempt: Attempt) -> AttemptRecord:
-    return AttemptRecord(problem_external_id=attempt.problem.external_id, output=attempt.raw_output,
-                         extracted=attempt.extracted, correct=False, sample_index=attempt.sample_index,
-                         round=attempt.round, guidance=attempt.guidance)
+    return [Source(a.problem, a.problem.as_record(), a, a.as_record()) for a in mistakes]
 
 
 def _teachers(config: TeachConfig) -> list[ModelEndpoint]:
@@ -169,7 +158,7 @@ def _teach_chunk(run, config, chunk, teachers, templates, failures) -> None:
             continue
         requests = [ChatRequest(messages=m, params=dict(config.decoding), n=config.samples, key=f"{s.problem.pk}:{k}")
                     for s in todo for k, m in enumerate(methods.writer_messages(config, s, templates))]
-        results = chat_many(run, teacher, requests, use_cache=config.use_cache)
+        results = run_ask(run_id=run.pk, endpoint=teacher, requests=requests, use_cache=config.use_cache)
         per_source = len(requests) // len(todo)
         for index, source in enumerate(todo):
             answers = results[index * per_source:(index + 1) * per_source]
@@ -178,19 +167,6 @@ def _teach_chunk(run, config, chunk, teachers, templates, failures) -> None:
         methods.fair_peer_review(run, config, chunk, teachers, templates, failures)
     if config.method == "gsi":
         methods.gsi_student_revisions(run, config, chunk, failures)
-
-
-def chat_many(run: Run, endpoint: ModelEndpoint, requests: list[ChatRequest], *, use_cache: bool) -> list[ChatResult]:
-    """Ask ``endpoint``; the usage is added to the run."""
-    async def ask():
-        cache = ResponseCache(settings.DATA_DIR / "model-cache.sqlite3")
-        async with ModelClient(endpoint.to_config(), cache=cache, use_cache=use_cache) as client:
-            return await client.chat_many(requests), client.usage.as_dict()
-
-    results, usage = asyncio.run(ask())
-    run_add_usage(run_id=run.pk, requests=usage["requests"], failed=usage["failed"], cached=usage["cached"],
-                  prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"], cost=usage["cost"])
-    return results
 
 
 def _store(run, config, source: Source, teacher, request: ChatRequest, answers: Sequence[ChatResult], templates, failures) -> None:
