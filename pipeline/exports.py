@@ -38,10 +38,13 @@ class ApprovedItem:
     """One approved piece of feedback on one wrong answer.
 
     ``fields`` is the teacher's typed output: salam {reason, guideline}; lema {incorrect_step, explanation,
-    corrected_solution, corrected_answer}; fair {feedback, rationale?, peer_scores?, peer_accepted?};
-    gsi {correction}. ``text`` is what training uses, as a human approved or edited it; for SALAM it is
-    the JSON string SALAM trains on (``salam_finetune.render_output(reason, guideline)``), for LEMA
-    ``lema_correction_text(fields)`` is the layout to start from.
+    corrected_solution, corrected_answer}; fair {feedback, rationale?, peer_scores?, peer_accepted?}, or
+    {rationale, ...} alone when the teacher's feedback is unknown (a FAIR rationale file imported by itself);
+    gsi {correction}. ``text`` is what training uses, as a human approved or edited it: for FAIR the feedback,
+    or the rationale when there is no feedback; for SALAM the JSON string SALAM trains on
+    (``salam_finetune.render_output(reason, guideline)``); for LEMA ``lema_correction_text(fields)`` is the
+    layout to start from. ``wrong`` is ``no_wrong_answer(problem)`` for an LbT rationale, which answers the
+    problem itself.
     """
 
     problem: ProblemRecord
@@ -56,9 +59,19 @@ class ApprovedItem:
             raise ValueError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
 
     @property
+    def has_wrong_answer(self) -> bool:
+        """Whether there is a student's answer to reject: not for an LbT rationale (nor an empty output)."""
+        return bool(self.wrong.output.strip())
+
+    @property
     def label(self) -> str:
         """The item in messages: "'svamp-12' (lema feedback by gpt-4o)"."""
         return f"{self.problem.external_id!r} ({self.method} feedback by {self.teacher})"
+
+
+def no_wrong_answer(problem: ProblemRecord) -> AttemptRecord:
+    """The ``wrong`` of an item about the problem itself (an LbT rationale): no student output at all."""
+    return AttemptRecord(problem_external_id=problem.external_id, output="", extracted=None, correct=False)
 
 
 class ExportError(ValueError):
@@ -67,16 +80,22 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class ExportFormat:
-    """One export: ``write(items, path)`` writes the file and returns its records; ``methods`` it can hold."""
+    """One export: ``write(items, path)`` writes the file and returns its records; ``methods`` it can hold.
+
+    ``needs_wrong_answer``: each record pairs the approved text with the student's wrong answer (DPO), so an
+    item without one (an LbT rationale) cannot be written.
+    """
 
     name: str
     description: str
     file_suffix: str
     write: Callable[[Sequence[ApprovedItem], str | Path], Any]
     methods: tuple[str, ...] = METHODS
+    needs_wrong_answer: bool = False
 
     def accepts(self, item: ApprovedItem) -> bool:
-        return item.method in self.methods
+        """Whether ``write`` takes the item: one of its methods, with a wrong answer when it needs one."""
+        return item.method in self.methods and (item.has_wrong_answer or not self.needs_wrong_answer)
 
 
 # --- prompts ---------------------------------------------------------------------------------------
@@ -143,8 +162,16 @@ def chat_records(items: Sequence[ApprovedItem]) -> list[dict[str, Any]]:
 
 
 def dpo_pairs(items: Sequence[ApprovedItem]) -> list[dict[str, str]]:
-    """TRL's standard preference rows: the question; chosen the approved text, rejected the wrong output."""
+    """TRL's standard preference rows: the question; chosen the approved text, rejected the wrong output.
+
+    An item with no wrong answer (an LbT rationale answers the problem itself) makes no pair: it raises
+    ``ExportError`` rather than write an empty "rejected"; ``EXPORT_FORMATS["dpo"].accepts`` leaves it out.
+    """
     _check_methods(items, "dpo")
+    for item in items:
+        if not item.has_wrong_answer:
+            raise ExportError(f"{item.label}: a DPO pair rejects the student's wrong answer, and this item has "
+                              "none (an LbT rationale answers the problem itself)")
     return [{"prompt": render_question(item.problem), "chosen": item.text, "rejected": item.wrong.output}
             for item in items]
 
@@ -174,13 +201,21 @@ def _fair_row(group: list[ApprovedItem]) -> dict[str, Any]:
     if repeated is not None:
         raise ExportError(f"{first.label}: teacher {repeated!r} has more than one approved feedback on "
                           "this wrong answer; a FAIR row holds one per teacher")
-    row.update({f"{item.teacher}_feedback": item.text for item in group})
-    rated = [item for item in group if item.fields.get("rationale")]
-    row.update({f"{item.teacher}_rationale": [item.fields["rationale"], *_peer_scores(item)] for item in rated})
+    texts = [(item, *fair_texts(item)) for item in group]
+    row.update({f"{item.teacher}_feedback": feedback for item, feedback, _ in texts if feedback is not None})
+    rated = [(item, rationale) for item, _, rationale in texts if rationale]
+    row.update({f"{item.teacher}_rationale": [rationale, *_peer_scores(item)] for item, rationale in rated})
     if rated:
-        row["correct_rationale"] = [item.fields["rationale"] for item in rated
+        row["correct_rationale"] = [rationale for item, rationale in rated
                                     if item.fields.get("peer_accepted") is not False]
     return row
+
+
+def fair_texts(item: ApprovedItem) -> tuple[str | None, str | None]:
+    """(feedback, rationale): the approved text is the feedback, or the rationale when the teacher wrote only that."""
+    if "rationale" in item.fields and "feedback" not in item.fields:
+        return None, item.text
+    return item.text, item.fields.get("rationale")
 
 
 def _peer_scores(item: ApprovedItem) -> list[Any]:
@@ -255,5 +290,6 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {export.name: export for export in (
     ExportFormat("chat", 'TRL SFTTrainer conversational JSONL: {"messages": [user, assistant]}', ".jsonl",
                  write_chat),
     ExportFormat("dpo", "TRL DPOTrainer preference JSONL: {prompt, chosen: the approved correction, rejected: "
-                 "the student's wrong answer}", ".jsonl", write_dpo, ("lema", "fair", "gsi", "lbt")),
+                 "the student's wrong answer}; items with no wrong answer (LbT rationales) are left out", ".jsonl",
+                 write_dpo, ("lema", "fair", "gsi", "lbt"), needs_wrong_answer=True),
 )}

@@ -20,19 +20,23 @@
     return true;
   };
 
+  // The edit boxes: the teacher's text, or SALAM's reason and guideline (Tab goes on to the guideline).
+  const editor = () => document.getElementById("review-editor");
   function openEditor() {
-    const editor = document.getElementById("review-editor");
-    const box = document.getElementById("edited-text");
-    if (!editor || !box) return;
-    editor.open = true;
+    const box = editor() && editor().querySelector(".edit-box");
+    if (!box) return;
+    editor().open = true;
     box.focus();
     box.setSelectionRange(box.value.length, box.value.length);
   }
+  // Ctrl+Enter saves the edit from an edit box, or from the comment while the editor is open.
+  const savesEdit = (element) => element.classList.contains("edit-box")
+    || (element.id === "review-comment" && Boolean(editor()) && editor().open);
 
   document.addEventListener("keydown", (event) => {
     if (!item() || busy()) return;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      if (document.activeElement.id === "edited-text") { event.preventDefault(); press("#save-edit"); }
+      if (savesEdit(document.activeElement)) { event.preventDefault(); press("#save-edit"); }
       return;
     }
     if (event.key === "Escape" && typing()) { document.activeElement.blur(); return; }

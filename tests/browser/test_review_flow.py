@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.seeds.salam_finetune import render_output
 from tests.conftest import PASSWORD
 from tests.webapp.review.conftest import make_feedback
 from webapp.review.models import Review
@@ -20,6 +21,24 @@ def wait_until_ready(page) -> None:
     """The item is shown and htmx has taken over the page (before that, a key would submit the form natively)."""
     page.wait_for_selector("#review-item")
     page.wait_for_function("window.htmx !== undefined && document.readyState === 'complete'")
+
+
+def sign_in_at(page, url: str, user) -> None:
+    """Open ``url``, sign in on the login page it sends you to, and wait for the item."""
+    page.goto(url)
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    wait_until_ready(page)
+
+
+def type_in_the_editor(page, box: str, words: str, diff: str = "#diff") -> None:
+    """Open the editor with e, type at the end of its first box (``box``), and see the words in the live diff."""
+    page.keyboard.press("e")
+    assert page.evaluate("document.activeElement.id") == box
+    page.keyboard.type(words)
+    page.wait_for_selector(f"{diff} ins")
+    assert words.strip() in page.inner_text(f"{diff} ins")
 
 
 def wait_for_review(page, review: Review | None) -> None:
@@ -49,11 +68,7 @@ def test_an_annotator_reviews_three_items_with_the_keyboard_only(live_errata, br
     wait_for_review(page, second)
     assert page.url.endswith(f"/review/items/{second.pk}/")  # the address follows the item
 
-    page.keyboard.press("e")
-    assert page.evaluate("document.activeElement.id") == "edited-text"
-    page.keyboard.type(" Check the carry as well.")
-    page.wait_for_selector("#diff ins")
-    assert "Check the carry as well." in page.inner_text("#diff ins")
+    type_in_the_editor(page, "edited-text", " Check the carry as well.")
     page.keyboard.press("Control+Enter")
     wait_for_review(page, third)
 
@@ -79,11 +94,7 @@ def test_a_save_from_another_tab_shows_a_conflict_and_the_item_reloads(live_erra
     queue = queue_create(name="conflict queue", feedback=feedback, annotators=[annotator], user=researcher)
     first = Review.objects.filter(queue=queue).order_by("position").first()
     page = browser_page
-    page.goto(f"{live_errata}/review/items/{first.pk}/")
-    page.fill("input[name=username]", annotator.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    wait_until_ready(page)
+    sign_in_at(page, f"{live_errata}/review/items/{first.pk}/", annotator)
     page.evaluate("window.reviewMarker = 'same page'")
 
     # Meanwhile the same item is saved in another tab.
@@ -102,3 +113,29 @@ def test_a_save_from_another_tab_shows_a_conflict_and_the_item_reloads(live_erra
     assert page.evaluate("window.reviewMarker") == "same page"
     saved = Review.objects.get(pk=first.pk)
     assert (saved.decision, saved.version) == ("approve", 2)
+
+
+def test_a_salam_edit_goes_reason_guideline_comment_with_the_keyboard(live_errata, browser_page, researcher, annotator):
+    fields = {"reason": "The model assumed the older man dislikes change.", "guideline": "Answer from the text."}
+    feedback = make_feedback(1, method="salam", fields=fields, text=render_output(**fields), auto_check=None)
+    queue = queue_create(name="salam queue", feedback=feedback, annotators=[annotator], user=researcher)
+    review = queue.reviews.get()
+    page = browser_page
+    sign_in_at(page, f"{live_errata}/review/items/{review.pk}/", annotator)
+    page.locator("body").focus()
+
+    type_in_the_editor(page, "edit-reason", " It leaned on an age stereotype.", diff="#diff-reason")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "edit-guideline"
+    page.keyboard.press("Control+End")
+    page.keyboard.type(" If it does not say, say so.")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "review-comment"
+    page.keyboard.type("Named the stereotype.")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#review-done")
+
+    saved = Review.objects.get(pk=review.pk)
+    assert (saved.decision, saved.comment) == ("edit", "Named the stereotype.")
+    assert saved.edited_text == render_output(fields["reason"] + " It leaned on an age stereotype.",
+                                              fields["guideline"] + " If it does not say, say so.")

@@ -16,8 +16,8 @@ from pipeline.attempts import AttemptRecord
 from pipeline.benchmarks.records import ProblemRecord
 from pipeline.exports import (
     EXPORT_FORMATS, LEMA_INSTRUCTION, ApprovedItem, ExportError, atomic_write, chat_records, dpo_pairs,
-    fair_rows, lema_correction_text, lema_records, salam_finetune_data, write_dpo, write_fair_rows, write_lema,
-    write_salam_finetune,
+    fair_rows, lema_correction_text, lema_records, no_wrong_answer, salam_finetune_data, write_dpo, write_fair_rows,
+    write_lema, write_salam_finetune,
 )
 from pipeline.seeds.salam_finetune import INSTRUCTION, render_output
 
@@ -55,7 +55,8 @@ FAIR_GEMINI = ApprovedItem(SVAMP, SVAMP_WRONG, "fair", "gemini",
                            "Use the 2 banana groups, not the 93 orange groups.")
 GSI_ITEM = ApprovedItem(GSM8K, GSM8K_WRONG, "gsi", "qwen", {"correction": "She eats the eggs: subtract."},
                         "She eats 3 of the eggs, so subtract 3 instead of adding it.")
-LBT_ITEM = ApprovedItem(SVAMP, SVAMP_WRONG, "lbt", "gpt-4o", {},
+# An LbT rationale answers the problem itself: Errata's LbT feedback has no mistake, so no wrong answer.
+LBT_ITEM = ApprovedItem(SVAMP, no_wrong_answer(SVAMP), "lbt", "gpt-4o", {"rationale": "290 / 2 = 145", "answer": "145"},
                         "Each group has 290 / 2 = 145 bananas. The answer is 145.")
 ITEMS = [SALAM_ITEM, LEMA_ITEM, FAIR_GPT, FAIR_GEMINI, GSI_ITEM, LBT_ITEM]
 
@@ -119,12 +120,23 @@ def test_chat_is_trls_conversational_format():
 
 
 def test_dpo_prefers_the_approved_correction_to_the_students_wrong_answer():
-    assert dpo_pairs([LBT_ITEM, FAIR_GPT]) == [
-        {"prompt": SVAMP.question, "chosen": LBT_ITEM.text, "rejected": "Answer:\n290 / 93 = 3.1"},
+    assert dpo_pairs([LEMA_ITEM, FAIR_GPT]) == [
+        {"prompt": GSM8K.question, "chosen": LEMA_COMPLETION, "rejected": GSM8K_WRONG.output},
         {"prompt": SVAMP.question, "chosen": FAIR_GPT.text, "rejected": "Answer:\n290 / 93 = 3.1"},
     ]
     # a multiple-choice question is asked with its lettered options
     assert dpo_pairs([ApprovedItem(BBQ, SALAM_WRONG, "lema", "t", {}, "(B)")])[0]["prompt"] == BBQ_QUESTION
+
+
+def test_dpo_makes_no_pair_of_an_item_without_a_wrong_answer():
+    assert not LBT_ITEM.has_wrong_answer and FAIR_GPT.has_wrong_answer
+    dpo = EXPORT_FORMATS["dpo"]
+    assert not dpo.accepts(LBT_ITEM) and EXPORT_FORMATS["chat"].accepts(LBT_ITEM)  # SFT needs no rejected text
+    with pytest.raises(ExportError, match=r"'12' \(lbt feedback by gpt-4o\): a DPO pair rejects the student's wrong"):
+        dpo_pairs([FAIR_GPT, LBT_ITEM])
+    # An LbT rationale given beside a real wrong answer (a notebook's own pairing) is a pair like any other.
+    paired = ApprovedItem(SVAMP, SVAMP_WRONG, "lbt", "gpt-4o", {}, LBT_ITEM.text)
+    assert dpo.accepts(paired) and dpo_pairs([paired])[0]["rejected"] == SVAMP_WRONG.output
 
 
 def test_dpo_refuses_salam_feedback_which_is_no_answer():
@@ -159,6 +171,15 @@ def test_fair_writes_gsm8k_gold_as_fair_does_and_leaves_out_rationale_fields_whe
 def test_fair_refuses_two_feedbacks_of_one_teacher_on_the_same_wrong_answer():
     with pytest.raises(ExportError, match="teacher 'gpt' has more than one"):
         fair_rows([FAIR_GPT, FAIR_GPT])
+
+
+def test_fair_writes_a_rationale_without_feedback_as_a_rationale_only():
+    # A FAIR rationale file imported without its feedback file: the approved text is the rationale.
+    item = ApprovedItem(SVAMP, SVAMP_WRONG, "fair", "gpt", {"rationale": "290 / 2 = 145", "peer_accepted": True,
+                                                            "peer_scores": {"gemini": 5}}, "Edited: 290 / 2 = 145")
+    [row] = fair_rows([item])
+    assert "gpt_feedback" not in row
+    assert (row["gpt_rationale"], row["correct_rationale"]) == (["Edited: 290 / 2 = 145", 5], ["Edited: 290 / 2 = 145"])
 
 
 def test_fair_keeps_different_wrong_answers_to_one_problem_apart():
@@ -226,7 +247,7 @@ def test_a_refused_item_leaves_the_existing_file_untouched(tmp_path):
     path = tmp_path / "dpo.jsonl"
     path.write_text("old export\n")
     with pytest.raises(ExportError):
-        write_dpo([LBT_ITEM, SALAM_ITEM], path)
+        write_dpo([LEMA_ITEM, SALAM_ITEM], path)
     assert path.read_text() == "old export\n"
     assert list(tmp_path.iterdir()) == [path]
 
@@ -260,8 +281,8 @@ def test_a_failure_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_a_written_file_is_readable_by_others_and_an_overwrite_keeps_its_mode(tmp_path):
     path = tmp_path / "dpo.jsonl"
-    write_dpo([LBT_ITEM], path)
+    write_dpo([GSI_ITEM], path)
     assert path.stat().st_mode & 0o777 == 0o644  # not the 0600 of a temporary file
     path.chmod(0o640)
-    write_dpo([LBT_ITEM], path)
+    write_dpo([GSI_ITEM], path)
     assert path.stat().st_mode & 0o777 == 0o640

@@ -216,17 +216,21 @@ class ReviewQueueViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=sorted(EXPORT_FORMATS), required=True),
                                OpenApiParameter("rule", str, enum=list(APPROVAL_RULES))],
-                   responses={200: OpenApiResponse(description="The file"), 400: OpenApiResponse()})
+                   responses={200: OpenApiResponse(description="The file; X-Errata-Exported: approved items written, "
+                                                               "X-Errata-Left-Out: items the format cannot hold (DPO: "
+                                                               "no wrong answer to reject), X-Errata-Note: why"),
+                              400: OpenApiResponse()})
     @action(detail=True, methods=["get"], content_negotiation_class=ExportNegotiation)
     def export(self, request, pk=None):
-        """The queue's approved items as a training-data file."""
+        """The queue's approved items as a training-data file; headers say how many, and what was left out."""
         queue = self.get_object()
         format, rule = request.query_params.get("format", ""), request.query_params.get("rule", "majority")
         if format not in EXPORT_FORMATS or rule not in APPROVAL_RULES:
             return Response({"detail": f"?format= one of {', '.join(sorted(EXPORT_FORMATS))}; "
                                        f"?rule= one of {', '.join(APPROVAL_RULES)}"}, status=status.HTTP_400_BAD_REQUEST)
         try:
-            handle, name = training_data_file(queue=queue, format=format, rule=rule)
+            handle, name, summary = training_data_file(queue=queue, format=format, rule=rule)
         except ExportError as error:
             return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
-        return FileResponse(handle, as_attachment=True, filename=name, content_type=download_type(name))
+        return FileResponse(handle, as_attachment=True, filename=name, content_type=download_type(name),
+                            headers=summary.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
+from pipeline.seeds import salam_finetune
 from webapp.review.models import Decision, Priority
 from webapp.review.selectors import BULK_FILTERS, FeedbackFilter
 from webapp.runs.models import Run, RunKind
@@ -52,8 +53,34 @@ class BulkForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
+    """One decision. On SALAM feedback an edit comes as two boxes, ``reason`` and ``guideline``, composed into
+    the JSON text SALAM trains on; a client that sends that JSON as ``edited_text`` instead works as before."""
+
     version = forms.IntegerField(min_value=0)
     decision = forms.ChoiceField(choices=[(d, d) for d in Decision.values if d != Decision.PENDING])
     edited_text = forms.CharField(required=False, strip=False)
+    reason = forms.CharField(required=False, strip=False)
+    guideline = forms.CharField(required=False, strip=False)
     comment = forms.CharField(required=False, max_length=5000)
     seconds = forms.FloatField(required=False, min_value=0)
+
+    def __init__(self, *args, salam: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.salam = salam
+
+    def clean(self):
+        data = super().clean()
+        boxes = self.salam and ("reason" in self.data or "guideline" in self.data)
+        if not boxes or data.get("decision") != Decision.EDIT:
+            return data
+        parts = {name: (data.get(name) or "").replace("\r\n", "\n").strip() for name in salam_finetune.OUTPUT_KEYS}
+        for name, text in parts.items():
+            if not text:
+                self.add_error(name, f"Write the {name} too — SALAM's feedback has a reason and a guideline.")
+        if all(parts.values()):
+            data["edited_text"] = salam_finetune.render_output(**parts)
+        return data
+
+    def submission(self) -> dict:
+        """The decision as ``review_submit`` takes it (SALAM's boxes already composed into ``edited_text``)."""
+        return {name: self.cleaned_data[name] for name in ("version", "decision", "edited_text", "comment", "seconds")}

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from pipeline.agreement import agreement_summary, cohen_kappa
-from pipeline.attempts import AttemptRecord
-from pipeline.exports import ApprovedItem
+from pipeline.exports import ApprovedItem, no_wrong_answer
 from webapp.review.models import Decision, Review, ReviewQueue
+from webapp.teach.imports import IMPORTED
 from webapp.teach.models import Feedback, Method
 
 DECIDED = (Decision.APPROVE, Decision.EDIT, Decision.REJECT)
@@ -216,18 +216,26 @@ def _export_fields(feedback: Feedback) -> dict:
     return fields
 
 
-def approved_items(*, queue: ReviewQueue | None = None, run=None, rule: str = "majority") -> list:
-    """The approved items as ``pipeline.exports.ApprovedItem`` records, ready for any export format."""
-    items = []
-    for feedback, text in approved_feedback(queue=queue, run=run, rule=rule):
-        problem, attempt = feedback.problem, feedback.attempt
-        if attempt is None:  # an LbT rationale answers the problem itself: there is no wrong answer
-            wrong = AttemptRecord(problem_external_id=problem.external_id, output="", extracted=None, correct=False)
-        else:
-            wrong = attempt.as_record()
-        items.append(ApprovedItem(problem=problem.as_record(), wrong=wrong, method=feedback.method,
-                                  teacher=feedback.teacher_name, fields=_export_fields(feedback), text=text))
-    return items
+def items_without_wrong_answer(queue: ReviewQueue) -> int:
+    """How many of the queue's items have no wrong answer (LbT rationales): a DPO export cannot pair them."""
+    return Feedback.objects.filter(reviews__queue=queue, attempt__isnull=True).distinct().count()
+
+
+def approved_item(feedback: Feedback, text: str) -> ApprovedItem:
+    """One approved feedback as ``pipeline.exports.ApprovedItem``, ready for any export format.
+
+    An LbT rationale answers the problem itself: its ``wrong`` is ``no_wrong_answer`` (the DPO export leaves it
+    out). An imported teacher goes by the name in its file ("gpt", not "imported:gpt"), as FAIR's rows name it.
+    """
+    problem = feedback.problem.as_record()
+    wrong = feedback.attempt.as_record() if feedback.attempt is not None else no_wrong_answer(problem)
+    return ApprovedItem(problem=problem, wrong=wrong, method=feedback.method,
+                        teacher=feedback.teacher_name.removeprefix(IMPORTED), fields=_export_fields(feedback), text=text)
+
+
+def approved_items(*, queue: ReviewQueue | None = None, run=None, rule: str = "majority") -> list[ApprovedItem]:
+    """The approved items of a queue (or a teacher run), in feedback order: see ``approved_item``."""
+    return [approved_item(feedback, text) for feedback, text in approved_feedback(queue=queue, run=run, rule=rule)]
 
 
 # --- The word diff of an edit -----------------------------------------------------------------

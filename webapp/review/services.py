@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -134,25 +135,30 @@ def review_next(*, annotator, queue: ReviewQueue | int, revisit_skipped: bool = 
 
 def _checked_edit(feedback: Feedback, edited_text: str) -> str:
     edited_text = edited_text.replace("\r\n", "\n").strip()
+    unchanged = ReviewError("the edit is the same as the teacher's text: approve it instead, or change it")
     if not edited_text:
         raise ReviewError("an edit needs the corrected text")
     if edited_text == feedback.text.strip():
-        raise ReviewError("the edit is the same as the teacher's text: approve it instead, or change it")
+        raise unchanged
     if feedback.method == Method.SALAM:
-        _, _, problem = salam_parse_output(edited_text)
+        reason, guideline, problem = salam_parse_output(edited_text)
         if problem:  # SALAM trains on the JSON object itself; a broken one could not be exported
             raise ReviewError(f'SALAM feedback is a JSON {{"reason": ..., "guideline": ...}} object; the edit is not: {problem}')
+        teachers = [feedback.fields.get(key) for key in ("reason", "guideline")]
+        if [reason.strip(), guideline.strip()] == [text.strip() if isinstance(text, str) else text for text in teachers]:
+            raise unchanged  # the same reason and guideline, only written out differently
     return edited_text
 
 
-@transaction.atomic
 def review_submit(*, review_id: int, user, version: int, decision: str, edited_text: str = "", comment: str = "",
                   seconds: float = 0.0) -> Review:
     """Save ``user``'s decision on their review if nobody saved it since ``version``; else raise ReviewConflict.
 
     Only the assigned annotator may decide (PermissionDenied; Review.DoesNotExist for no such review). The
     update names the version it started from, so of two saves from the same starting version exactly one
-    changes the row; the other gets the row as it now is. Approve, reject and skip take one UPDATE.
+    changes the row; the other gets the row as it now is. Approve, reject and skip take one UPDATE. No
+    transaction is needed (the compare-and-swap is one statement) and none is opened: BEGIN and COMMIT
+    would be two more round trips on the hottest path an annotator has.
     """
     if decision not in Decision.values or decision == Decision.PENDING:
         raise ReviewError(f"unknown decision {decision!r}; choose approve, edit, reject or skip")
@@ -197,32 +203,63 @@ def reviews_bulk_decide(*, queue: ReviewQueue, user, decision: str, filter: str)
 # --- Export ---------------------------------------------------------------------------------
 
 
-def training_data_export(*, format: str, path: Path, queue: ReviewQueue | None = None, run=None,
-                         rule: str = "majority") -> int:
-    """Write the approved items of a queue (or a teacher run) that ``format`` can hold to ``path``; returns how many.
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote: ``written`` approved items, and how many of the format's methods it left out
+    because they have no wrong answer to reject (DPO; an LbT rationale answers the problem itself)."""
 
-    Raises ``pipeline.exports.ExportError`` for an unknown format, when nothing fits, or for an item the
-    format cannot hold (the message names it); no file is written then.
+    written: int
+    no_wrong_answer: int = 0
+
+    @property
+    def note(self) -> str:
+        """The left-out items in a sentence for the person exporting; empty when none were left out."""
+        if not self.no_wrong_answer:
+            return ""
+        n = self.no_wrong_answer
+        return (f"{n} approved item{'s' if n != 1 else ''} ha{'ve' if n != 1 else 's'} no wrong answer to reject "
+                "(an LbT rationale answers the problem itself): left out of the DPO pairs.")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The summary as HTTP headers of a download (the file itself has no room for it)."""
+        headers = {"X-Errata-Exported": str(self.written), "X-Errata-Left-Out": str(self.no_wrong_answer)}
+        return headers | ({"X-Errata-Note": self.note} if self.note else {})
+
+
+def training_data_export(*, format: str, path: Path, queue: ReviewQueue | None = None, run=None,
+                         rule: str = "majority") -> ExportSummary:
+    """Write the approved items of a queue (or a teacher run) that ``format`` can hold to ``path``.
+
+    Items of other methods are not this format's; items of its methods that it cannot hold (DPO: no wrong
+    answer to reject) are left out and counted. Raises ``pipeline.exports.ExportError`` for an unknown format,
+    when nothing fits (saying what was left out), or for an item the format cannot hold (the message names
+    it); no file is written then.
     """
     if format not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {format!r}; known: {', '.join(sorted(EXPORT_FORMATS))}")
     export = EXPORT_FORMATS[format]
-    items = [item for item in approved_items(queue=queue, run=run, rule=rule) if export.accepts(item)]
+    own = [item for item in approved_items(queue=queue, run=run, rule=rule) if item.method in export.methods]
+    items = [item for item in own if export.accepts(item)]
+    summary = ExportSummary(written=len(items), no_wrong_answer=len(own) - len(items))
+    if summary.note and not items:
+        raise ExportError(f"nothing to export as {format}: {summary.note}")
     if not items:
         raise ExportError(f"no approved {' or '.join(export.methods)} feedback to export as {format} yet")
     export.write(items, Path(path))
-    return len(items)
+    return summary
 
 
-def training_data_file(*, queue: ReviewQueue, format: str, rule: str = "majority") -> tuple[BinaryIO, str]:
-    """The queue's export as an open file, already removed from disk (the handle keeps it), and its download name."""
+def training_data_file(*, queue: ReviewQueue, format: str, rule: str = "majority") -> tuple[BinaryIO, str, ExportSummary]:
+    """The queue's export as an open file, already removed from disk (the handle keeps it), its download name,
+    and what it holds."""
     if format not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {format!r}; known: {', '.join(sorted(EXPORT_FORMATS))}")
     folder = Path(tempfile.mkdtemp(prefix="errata-export-"))
     path = folder / f"queue-{queue.pk}-{format}{EXPORT_FORMATS[format].file_suffix}"
     try:
-        training_data_export(queue=queue, format=format, path=path, rule=rule)
-        return path.open("rb"), path.name
+        summary = training_data_export(queue=queue, format=format, path=path, rule=rule)
+        return path.open("rb"), path.name, summary
     finally:
         shutil.rmtree(folder)
 

@@ -3,17 +3,24 @@
 Each file becomes a finished gather run holding the student's wrong answers and a finished teacher run
 holding one ``Feedback`` per wrong answer and teacher, named ``imported:<teacher>`` with no endpoint. The
 teacher run's config keeps the file's sha256: importing the same file again adds nothing.
+
+A FAIR round comes in two halves, ``*_feedback_round0.json`` and ``*_rationale_round0.json``, about the same
+wrong answers. Whichever is imported second joins the first one's run: the same dataset, wrong answers and
+Feedback rows, each teacher's Feedback then holding its feedback and its rationale with the peer scores, as
+a FAIR teacher run writes them (so the FAIR rows export has both).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pipeline import teaching
@@ -21,6 +28,7 @@ from pipeline.attempts import AttemptRecord
 from pipeline.benchmarks.fields import field_value, id_field, json_kind, text_field, text_list_field
 from pipeline.benchmarks.reading import Item, SourceFile, json_document
 from pipeline.benchmarks.records import DatasetFormatError, ProblemRecord
+from pipeline.seeds import read_seed_file
 from pipeline.seeds.detect import detect_seed_format
 from pipeline.seeds.records import record_list
 from pipeline.seeds.salam_finetune import FILE_TYPE, FinetuneInstance, instance_records, read_salam_finetune
@@ -42,6 +50,7 @@ IMPORTED = "imported:"  # teacher_name prefix: the name in the file follows
 SALAM_TEACHER = "gpt-4"  # the seed data's README: GPT-4 wrote SALAM's released feedback; the file names no one
 FAIR_SUFFIXES = {"fair_feedback": "_feedback", "fair_rationale": "_rationale"}
 ACCEPTED_FIELD = "correct_rationale"  # FAIR: the rationales peer review accepted; ends in _rationale too
+FAIR_RULE_COUNTS = ("fair_rule_agrees", "fair_rule_differs")
 
 
 class FeedbackImportError(ValueError):
@@ -64,7 +73,9 @@ def imported_feedback_run(path: str | Path) -> Run | None:
 
 
 def _earlier_run(digest: str) -> Run | None:
-    return Run.objects.filter(kind=RunKind.TEACH, config__imported__sha256=digest).first()
+    """The teacher run the file made, or joined (the other half of a FAIR round, see ``_import_fair``)."""
+    joined = Q(config__merged__fair_feedback__sha256=digest) | Q(config__merged__fair_rationale__sha256=digest)
+    return Run.objects.filter(Q(config__imported__sha256=digest) | joined, kind=RunKind.TEACH).first()
 
 
 def feedback_import(*, path: str | Path, format: str | None = None, user=None, teacher_name: str = "") -> Run:
@@ -178,8 +189,17 @@ def _salam_feedback(run: Run, attempt: Attempt, instance: FinetuneInstance, teac
 
 # --- FAIR feedback and rationale files -------------------------------------------------------------
 
-def read_fair_teacher_fields(path: Path, format: str) -> dict[str, list[FileFeedback]]:
-    """Row id -> each teacher's feedback (or rationale), checked; the student fields are ``seed_import``'s."""
+class FairRowKey(NamedTuple):
+    """What a FAIR row is about, as both halves of a round (feedback and rationale file) write it."""
+
+    external_id: str
+    question: str
+    wrong_output: str
+
+
+def read_fair_teacher_fields(path: Path, format: str) -> dict[FairRowKey, list[FileFeedback]]:
+    """Each row's wrong answer -> each teacher's feedback (or rationale), checked; the student fields are
+    ``seed_import``'s."""
     source = SourceFile(path, path.name)
     items = record_list(source, json_document(source), "FAIR's JSON array of {id, question, ..., <teacher>"
                                                        f"{FAIR_SUFFIXES[format]}}}")
@@ -188,7 +208,12 @@ def read_fair_teacher_fields(path: Path, format: str) -> dict[str, list[FileFeed
     if not teachers:
         raise items[0].error(f"has no <teacher>{suffix} field: not a {format} file")
     read = _fair_feedback_texts if format == "fair_feedback" else _fair_rationales
-    return {id_field(item, "id"): read(item, teachers) for item in items}
+    return {_row_key(item): read(item, teachers) for item in items}
+
+
+def _row_key(item: Item) -> FairRowKey:
+    # The question as pipeline.seeds.fair stores it (stripped); the wrong answer exactly as written.
+    return FairRowKey(id_field(item, "id"), text_field(item, "question").strip(), text_field(item, "student_wrong_pred"))
 
 
 def _fair_feedback_texts(item: Item, teachers: list[str]) -> list[FileFeedback]:
@@ -216,34 +241,117 @@ def _is_rationale(value: Any, teachers: int) -> bool:
 
 
 def _import_fair(path: Path, imported: dict, user) -> Run:
-    teacher_fields = read_fair_teacher_fields(path, imported["format"])
+    """A FAIR file on its own, or joining the earlier import of its other half (see ``_fair_sibling``)."""
+    rows = read_fair_teacher_fields(path, imported["format"])
+    read_seed_file(path, imported["format"])  # the student fields checked (unique ids...) before anything is written
     with transaction.atomic():
-        gather = seed_import(path=path, format=imported["format"], user=user)
-        attempts = _attempts_by_problem(gather)
-        run = _teacher_run(imported, Method.FAIR, gather, user)
-        Feedback.objects.bulk_create([
-            _fair_feedback(run, attempts[external_id], written)
-            for external_id, row in teacher_fields.items() for written in row
-        ])
-        rationales = [written for row in teacher_fields.values() for written in row if written.accepted is not None]
-        _finish(run, _fair_rule_check(run, rationales) if rationales else {})
+        sibling, note = _fair_sibling(path.name, imported["format"], rows)
+        if sibling is None:
+            gather = seed_import(path=path, format=imported["format"], user=user)
+            run, by_problem = _teacher_run(imported, Method.FAIR, gather, user), _attempts_by_problem(gather)
+            attempts = {key: by_problem[key.external_id] for key in rows}
+        else:
+            run, attempts = sibling
+            _join(run, imported)
+        if note:
+            run_log(run_id=run.pk, level=RunEvent.Level.WARNING, message=note)
+        _fair_feedback_save(run, {attempts[key]: written for key, written in rows.items()})
+        rationales = [written for row in rows.values() for written in row if written.accepted is not None]
+        kept = {key: value for key, value in run.counts.items() if key in FAIR_RULE_COUNTS}
+        _finish(run, _fair_rule_check(run, rationales) if rationales else kept)
     return run
 
 
-def _fair_feedback(run: Run, attempt: Attempt, written: FileFeedback) -> Feedback:
-    feedback = Feedback(run=run, attempt=attempt, problem_id=attempt.problem_id, method=Method.FAIR,
-                        teacher_name=f"{IMPORTED}{written.teacher}", raw_output=written.text, text=written.text)
+def _fair_sibling(name: str, format: str, rows: dict[FairRowKey, list[FileFeedback]]
+                  ) -> tuple[tuple[Run, dict[FairRowKey, Attempt]] | None, str]:
+    """The earlier import of this round's other half, ((its teacher run, its wrong answer of each row), a note).
+
+    The other half is a FAIR import of the other kind (feedback for a rationale file, and the other way
+    round) not yet joined by one of this kind, whose wrong answers include every row of this file: same
+    FAIR id, question and student_wrong_pred. The file named like this one (``X_feedback_round0.json`` for
+    ``X_rationale_round0.json``) goes first; when it is about other wrong answers, the note says so.
+    """
+    other = "fair_rationale" if format == "fair_feedback" else "fair_feedback"
+    expected = re.sub(rf"{FAIR_SUFFIXES[format]}(_round\d+\.json)$", rf"{FAIR_SUFFIXES[other]}\1", name)
+    candidates = [run for run in Run.objects.filter(kind=RunKind.TEACH, config__imported__format=other)
+                  if format not in run.config.get("merged", {})]
+    note = ""
+    for run in sorted(candidates, key=lambda run: (run.config["imported"]["file"] != expected, run.pk)):
+        attempts = _attempts_by_row(run.config["gather_run_id"])
+        missing = sum(key not in attempts for key in rows)
+        if not missing:
+            return (run, {key: attempts[key] for key in rows}), ""
+        if run.config["imported"]["file"] == expected:
+            note = (f"Imported {name} on its own: {missing} of its {len(rows)} rows (FAIR id, question, "
+                    f"student_wrong_pred) are not in {expected}, imported as run #{run.pk}.")
+    return None, note
+
+
+def _attempts_by_row(gather_id: int) -> dict[FairRowKey, Attempt]:
+    attempts = Attempt.objects.filter(run_id=gather_id, correct=False).select_related("problem")
+    return {FairRowKey(a.problem.external_id, a.problem.question, a.raw_output): a for a in attempts}
+
+
+def _join(run: Run, imported: dict) -> None:
+    """Record the file joining ``run``: importing it again finds the run (``_earlier_run``)."""
+    run.config = {**run.config, "merged": {**run.config.get("merged", {}),
+                                           imported["format"]: {"file": imported["file"], "sha256": imported["sha256"]}}}
+    run.name = f"{run.name} + {imported['file']}"
+    run.save(update_fields=["config", "name"])
+    run_log(run_id=run.pk, message=f"{imported['file']} joined this run: its rows are the same wrong answers.")
+
+
+def _fair_feedback_save(run: Run, written_on: dict[Attempt, list[FileFeedback]]) -> None:
+    """One Feedback per wrong answer and teacher: this file's half added to the teacher's Feedback there (the
+    other half's import made it), else a new one in ``run``."""
+    existing = {(f.attempt_id, f.teacher_name): f for f in Feedback.objects.filter(
+        attempt__in=list(written_on), method=Method.FAIR, sample_index=0, teacher_name__startswith=IMPORTED)}
+    added, changed, retexted = [], [], []
+    for attempt, row in written_on.items():
+        for written in row:
+            name = f"{IMPORTED}{written.teacher}"
+            feedback = existing.get((attempt.pk, name))
+            if feedback is None:
+                feedback = Feedback(run=run, attempt=attempt, problem_id=attempt.problem_id, method=Method.FAIR,
+                                    teacher_name=name)
+                added.append(feedback)
+            else:
+                changed.append(feedback)
+            before = feedback.text
+            _add_half(feedback, written)
+            if before and feedback.text != before:
+                retexted.append(feedback.pk)
+    Feedback.objects.bulk_create(added)
+    Feedback.objects.bulk_update(changed, ["fields", "text", "raw_output", "peer_scores", "peer_mean", "peer_accepted"])
+    reviewed = Feedback.objects.filter(pk__in=retexted, reviews__isnull=False).distinct().count() if retexted else 0
+    if reviewed:
+        run_log(run_id=run.pk, level=RunEvent.Level.WARNING,
+                message=f"{reviewed} rationale{'s' if reviewed != 1 else ''} already in a review queue now train on "
+                        "the teacher's feedback instead (FAIR's text to train on); decisions already made stay as made.")
+
+
+def _add_half(feedback: Feedback, written: FileFeedback) -> None:
+    """The teacher's feedback, or its rationale with the peer scores and FAIR's verdict, into ``feedback``.
+
+    As in a FAIR teacher run: fields {feedback, rationale}, the text to train on the feedback (the rationale
+    while there is no feedback), the raw output both texts.
+    """
+    fields = dict(feedback.fields)
     if written.accepted is None:
-        feedback.fields = {"feedback": written.text}
-        return feedback
-    as_written = {f"peer {number}": score for number, score in enumerate(written.scores, start=1)}
-    valid = {peer: score if teaching.valid_score(score) else None for peer, score in as_written.items()}
-    feedback.fields = {"rationale": written.text}
-    if valid != as_written:  # keep an out-of-range score as written: the FAIR export reads these first
-        feedback.fields["peer_scores"] = as_written
-    feedback.peer_scores, feedback.peer_mean = valid, teaching.mean_peer_score(list(valid.values()))
-    feedback.peer_accepted = written.accepted
-    return feedback
+        fields["feedback"] = written.text
+    else:
+        as_written = {f"peer {number}": score for number, score in enumerate(written.scores, start=1)}
+        valid = {peer: score if teaching.valid_score(score) else None for peer, score in as_written.items()}
+        fields["rationale"] = written.text
+        fields.pop("peer_scores", None)
+        if valid != as_written:  # keep an out-of-range score as written: the FAIR export reads these first
+            fields["peer_scores"] = as_written
+        feedback.peer_scores, feedback.peer_mean = valid, teaching.mean_peer_score(list(valid.values()))
+        feedback.peer_accepted = written.accepted
+    texts = [fields[key] for key in ("feedback", "rationale") if key in fields]
+    order = ("feedback", "rationale", "peer_scores")  # as a FAIR teacher run writes them, whichever half came first
+    feedback.fields = {key: fields[key] for key in order if key in fields} | fields
+    feedback.text, feedback.raw_output = texts[0], "\n\n".join(texts)
 
 
 def _fair_rule_check(run: Run, rationales: list[FileFeedback]) -> dict:

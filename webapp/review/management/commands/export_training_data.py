@@ -35,7 +35,10 @@ class Command(BaseCommand):
             if source["run"] is None:
                 raise CommandError(f"no teacher run #{run}")
         try:
-            count = training_data_export(format=format, path=Path(out), rule=rule, **source)
+            summary = training_data_export(format=format, path=Path(out), rule=rule, **source)
         except ExportError as error:
             raise CommandError(f"nothing was written: {error}") from None
+        count = summary.written
         self.stdout.write(self.style.SUCCESS(f"Wrote {count} approved item{'s' if count != 1 else ''} to {out} ({format})."))
+        if summary.note:
+            self.stdout.write(self.style.WARNING(summary.note))

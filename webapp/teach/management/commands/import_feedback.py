@@ -28,6 +28,9 @@ class Command(BaseCommand):
             raise CommandError(f"nothing was imported: {error}") from None
         if earlier is not None:
             self.stdout.write(f"Already imported as run #{run.pk} {run.name!r}; nothing added.")
+        elif any(joined["file"] == path.name for joined in run.config.get("merged", {}).values()):
+            self.stdout.write(f"{path.name} is about the same wrong answers as {run.config['imported']['file']}: "
+                              f"it joined run #{run.pk}, each teacher's feedback and rationale together.")
         counts = run.counts
         teachers = ", ".join(f"{name} {row['total']}" for name, row in sorted(counts["per_teacher"].items()))
         line = f"Run #{run.pk} {run.name!r}: {counts['feedback']} feedback ({teachers}); {counts['parse_failures']} parse failures"
