@@ -37,6 +37,8 @@ PAIRS = 2_000
 WARMUP_PAIRS = 5  # per annotator, not measured: connections, caches
 GOAL_MS = 50
 THINK_S = float(os.environ.get("BENCH_THINK_S", 1.0))
+# As deployed (docs/deploy.md): `manage.py serve` with one daphne process per core sharing the port.
+WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", os.cpu_count() or 1))
 SATURATION_PAIRS = 500
 DATASET = "bench-review"
 
@@ -129,8 +131,9 @@ def start_errata(port: int, log_path: Path) -> subprocess.Popen:
     # Connections come from the settings' psycopg pool (under ASGI each request runs in a thread of its own).
     env = dict(os.environ, DEBUG="0", ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING")
     with log_path.open("w") as server_log:  # errors only; a pipe nobody reads would stall the server
-        server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "webapp.asgi:application"], cwd=REPO, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port),
+                                   "--processes", str(WEB_PROCESSES)], cwd=REPO, env=env, stdout=server_log,
+                                  stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -210,7 +213,8 @@ def main() -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    log(f"{len(timings):,} pairs by {ANNOTATORS} annotators reading {THINK_S:g} s per item: median "
+    log(f"{len(timings):,} pairs by {ANNOTATORS} annotators reading {THINK_S:g} s per item, {WEB_PROCESSES} web "
+        f"process(es): median "
         f"{statistics.median(timings):.1f} ms, p95 {percentile(timings, 0.95):.1f} ms, p99 {percentile(timings, 0.99):.1f} ms")
     flat_pairs = len(flat_out) + WARMUP_PAIRS * ANNOTATORS
     log(f"no pause at all (saturation): {flat_pairs / flat_elapsed:.0f} pairs/s, median {statistics.median(flat_out):.0f} ms, "

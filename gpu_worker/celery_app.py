@@ -51,7 +51,7 @@ def make_app(environ: Mapping[str, str] | None = None) -> Celery:
         worker_prefetch_multiplier=1,  # one batch at a time: a batch can hold the GPU for minutes
         task_ignore_result=True,  # results travel back as tasks on the web side's queue
         broker_connection_retry_on_startup=True,
-        include=["gpu_worker.tasks"],
+        include=["gpu_worker.tasks", "gpu_worker.training.task"],
     )
     ensure_broker_folders(celery)
     return celery

@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpu_worker.vllm import LORA_RANKS, VLLMConfigError, check_adapter, check_name, vllm_available, vllm_serve_argv
+from gpu_worker.vllm import (
+    LORA_RANKS,
+    RUNTIME_MAX_LORAS,
+    VLLMConfigError,
+    check_adapter,
+    check_name,
+    vllm_available,
+    vllm_serve_command,
+)
 
 if TYPE_CHECKING:
     from gpu_worker.engine import ModelSpec
 
 SMOLLM2_DEFAULT_NAME = "smollm2"
+API_KEY_ENV = "ERRATA_MODEL_SERVER_KEY"
 
 
 class ServeConfigError(ValueError):
@@ -56,8 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
     serve.add_argument("--gpu-memory-utilization", type=float, default=0.9,
                        help="vLLM: fraction of GPU memory to take, in (0, 1]")
-    serve.add_argument("--max-lora-rank", type=int, default=64, choices=LORA_RANKS, help="vLLM: largest adapter rank")
+    serve.add_argument("--max-lora-rank", type=int, default=64, choices=LORA_RANKS,
+                       help="vLLM: largest adapter rank, including adapters loaded later")
     serve.add_argument("--max-model-len", type=int, default=None, help="vLLM: context length (default: the model's)")
+    serve.add_argument("--runtime-lora", action=argparse.BooleanOptionalAction, default=True,
+                       help="vLLM: accept /v1/load_lora_adapter and /v1/unload_lora_adapter (the CPU server always does)")
+    serve.add_argument("--max-loras", type=int, default=None,
+                       help=f"vLLM: adapters one batch may mix (default: {RUNTIME_MAX_LORAS} with --runtime-lora)")
+    serve.add_argument("--api-key-env", default=API_KEY_ENV, metavar="NAME",
+                       help=f"environment variable whose value, when set, every /v1 request must send as a "
+                            f"Bearer token (default: {API_KEY_ENV})")
     return parser
 
 
@@ -175,18 +192,30 @@ def choose_backend(requested: str, *, available: bool) -> str:
     return requested
 
 
-def vllm_argv_for(spec: ModelSpec, args: argparse.Namespace) -> list[str]:
-    """The `vllm serve` argv for one base model (vLLM serves one base model per process)."""
+def vllm_command_for(spec: ModelSpec, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The `vllm serve` argv for one base model (vLLM serves one base model per process), and the
+    environment variables it needs on top of ours."""
     model_path = Path(spec.path) / spec.gguf_file if spec.gguf_file else Path(spec.path)
     try:
-        return vllm_serve_argv(
+        return vllm_serve_command(
             model_path=model_path, served_name=spec.name, host=args.host, port=args.port,
             tensor_parallel_size=args.tensor_parallel_size, lora_modules=spec.adapters,
             max_lora_rank=args.max_lora_rank, gpu_memory_utilization=args.gpu_memory_utilization,
-            max_model_len=args.max_model_len,
+            max_model_len=args.max_model_len, runtime_lora=args.runtime_lora, max_loras=args.max_loras,
+            api_key=api_key(args),
         )
     except VLLMConfigError as error:
         raise ServeConfigError(str(error)) from None
+
+
+def vllm_argv_for(spec: ModelSpec, args: argparse.Namespace) -> list[str]:
+    """The argv alone of ``vllm_command_for``."""
+    return vllm_command_for(spec, args)[0]
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key clients must send, read from the environment variable ``--api-key-env`` names (None: no key)."""
+    return os.environ.get(args.api_key_env) or None
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -200,14 +229,17 @@ def check_numbers(args: argparse.Namespace) -> None:
         raise ServeConfigError(f"--tensor-parallel-size must be at least 1, not {args.tensor_parallel_size}")
     if not 0 < args.gpu_memory_utilization <= 1:
         raise ServeConfigError(f"--gpu-memory-utilization is a fraction in (0, 1], not {args.gpu_memory_utilization}")
+    if args.max_loras is not None and args.max_loras < 1:
+        raise ServeConfigError(f"--max-loras must be at least 1, not {args.max_loras}")
 
 
-def run_forwarding_signals(argv: Sequence[str]) -> int:
+def run_forwarding_signals(argv: Sequence[str], env: dict[str, str] | None = None) -> int:
     """Run ``argv`` (a list, never a shell string) and pass SIGINT, SIGTERM and SIGHUP on to it.
 
-    The child gets its own session, so a Ctrl-C in the terminal reaches it once (through us), not twice.
+    ``env``: variables added to ours for the child. The child gets its own session, so a Ctrl-C in
+    the terminal reaches it once (through us), not twice.
     """
-    process = subprocess.Popen(list(argv), start_new_session=True)
+    process = subprocess.Popen(list(argv), start_new_session=True, env={**os.environ, **env} if env else None)
 
     def forward(signum, _frame):
         if process.poll() is None:
@@ -240,11 +272,12 @@ def serve(args: argparse.Namespace) -> int:
         raise ServeConfigError(f"vLLM serves one base model per process; start one `serve` per model ({names})")
     specs = resolve_specs(models)
     if backend == "vllm":
-        argv = vllm_argv_for(specs[0], args)
-        return run_forwarding_signals([vllm_executable(), *argv[1:]])
+        argv, env = vllm_command_for(specs[0], args)
+        return run_forwarding_signals([vllm_executable(), *argv[1:]], env)
     from gpu_worker.server import run_server
 
-    run_server(specs, host=args.host, port=args.port, max_batch_size=args.max_batch_size, num_threads=args.num_threads)
+    run_server(specs, host=args.host, port=args.port, max_batch_size=args.max_batch_size, num_threads=args.num_threads,
+               api_key=api_key(args))
     return 0
 
 

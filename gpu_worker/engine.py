@@ -5,6 +5,9 @@ thread owns the models and runs continuous batching (``gpu_worker.batching``): r
 same model and adapter share each forward pass, new ones join between steps, and every row
 keeps its own max_tokens, stop strings, temperature, top_p and seed. Results and streamed text go
 back to asyncio callers through ``loop.call_soon_threadsafe``.
+
+LoRA adapters can be loaded and unloaded while serving: the change is queued to the worker, which
+makes it between decoding steps (never during a forward pass), and the caller awaits a future.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import hashlib
 import queue
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from gpu_worker.batching import Row, Scheduler
 from gpu_worker.generation import TextTracker
-from gpu_worker.loading import LoadedModel, load_model
+from gpu_worker.loading import LoadedModel, is_adapter_folder, load_model
 
 MAX_SEED = 2**63 - 1
 
@@ -77,6 +82,18 @@ class InvalidRequestError(ValueError):
 
 class EngineClosedError(RuntimeError):
     """The engine was closed before the request finished."""
+
+
+class AdapterNotFoundError(LookupError):
+    """No adapter where a load points, or no loaded adapter of the name an unload gives (vLLM answers 404)."""
+
+
+class _Route(NamedTuple):
+    """Where a client-facing model name leads."""
+
+    base: str  # the base model's name
+    adapter: str | None  # the adapter's name, None for the bare base model
+    root: str  # the weights it comes from: the base's path or the adapter's folder (vLLM's ``root``)
 
 
 class _Request:
@@ -165,12 +182,14 @@ class Engine:
         import torch
 
         self.specs = list(specs)
+        # Replaced whole, never changed in place, and only by the worker thread: readers on other
+        # threads see the old or the new dict, never one half-way through a change.
         self._routes = _routes(self.specs)
         if num_threads:
             torch.set_num_threads(num_threads)
         self._models: dict[str, LoadedModel] = {spec.name: load_model(spec, device=device) for spec in self.specs}
         self._closed = False
-        self._scheduler = Scheduler(
+        self._scheduler = _AdapterScheduler(
             self._models, max_batch_size=max_batch_size, batch_window_s=batch_window_ms / 1000, num_threads=num_threads
         )
 
@@ -182,17 +201,21 @@ class Engine:
 
     def parent(self, model: str) -> str | None:
         """The base model an adapter name runs on; None for a base model."""
-        base, adapter = self._route(model)
-        return base if adapter else None
+        route = self._route(model)
+        return route.base if route.adapter else None
+
+    def root(self, model: str) -> str:
+        """Where a name's weights come from: the base model's path, or the adapter's folder."""
+        return self._route(model).root
 
     def context_length(self, model: str) -> int:
         """How many tokens prompt and reply may hold together."""
-        return self._models[self._route(model)[0]].context_length
+        return self._models[self._route(model).base].context_length
 
     def chat_prompt(self, model: str, messages: list[dict], *, continue_final_message: bool = False) -> str:
         """The prompt text for ``messages``: the chat template with the assistant's turn opened (or, with
         ``continue_final_message``, the last assistant message left open to continue)."""
-        base, _ = self._route(model)
+        base = self._route(model).base
         try:
             return self._models[base].chat_prompt(messages, continue_final_message=continue_final_message)
         except (KeyError, TypeError, ValueError) as error:
@@ -202,11 +225,82 @@ class Engine:
                 raise InvalidRequestError(f"cannot apply the chat template: {error}") from error
             raise
 
-    def _route(self, model: str) -> tuple[str, str | None]:
+    def _route(self, model: str) -> _Route:
         try:
             return self._routes[model]
         except KeyError:
             raise UnknownModelError(f"The model `{model}` does not exist.") from None
+
+    # ---- adapters while serving
+
+    async def load_adapter(self, base_model_name: str | None, adapter_name: str, path: str) -> None:
+        """Serve the peft LoRA folder ``path`` as ``adapter_name`` on a base model, without a restart.
+
+        ``base_model_name`` None means the only base model served. Requests in flight go on undisturbed;
+        once this returns the name is listed and answers. Errors: a name already served or an adapter
+        that does not fit the base (InvalidRequestError, 400), no adapter_config.json at ``path``
+        (AdapterNotFoundError, 404), an unknown base (UnknownModelError, 404).
+        """
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        base = self._base_for_adapter(base_model_name)
+        if not is_adapter_folder(path):
+            raise AdapterNotFoundError(
+                f"Loading lora {adapter_name} failed: No adapter found for {path} (no adapter_config.json there)")
+
+        def load() -> bool:
+            if adapter_name in self._routes:
+                raise InvalidRequestError(f"The lora adapter '{adapter_name}' has already been loaded.")
+            try:
+                self._models[base].add_adapter(adapter_name, path)
+            except Exception as error:
+                reason = " ".join(str(error).split())  # peft's messages span lines
+                raise InvalidRequestError(f"Loading lora {adapter_name} failed: {reason}") from error
+            self._routes = {**self._routes, adapter_name: _Route(base, adapter_name, path)}
+            return True
+
+        await self._change_adapters(adapter_name, load)
+
+    async def unload_adapter(self, adapter_name: str) -> None:
+        """Stop serving ``adapter_name`` and free its weights.
+
+        New requests for it are refused at once (404); requests already in flight finish on its weights,
+        and only then are the weights deleted and this returns, so it may wait for the longest of them.
+        An unknown name (or a base model's) is AdapterNotFoundError (404), as in vLLM.
+        """
+        gone: _Route | None = None
+
+        def unload() -> bool:
+            nonlocal gone
+            if gone is None:
+                route = self._routes.get(adapter_name)
+                if route is None or route.adapter is None:
+                    raise AdapterNotFoundError(f"The lora adapter '{adapter_name}' cannot be found.")
+                gone = route
+                self._routes = {name: other for name, other in self._routes.items() if name != adapter_name}
+            if self._scheduler.has_rows((gone.base, adapter_name)):
+                return False  # asked again after the next decoding step
+            self._models[gone.base].remove_adapter(adapter_name)
+            return True
+
+        await self._change_adapters(adapter_name, unload)
+
+    def _base_for_adapter(self, base_model_name: str | None) -> str:
+        bases = [spec.name for spec in self.specs]
+        if base_model_name is None:
+            if len(bases) > 1:
+                raise InvalidRequestError(
+                    f"several base models are served ({', '.join(bases)}): name one in base_model_name")
+            return bases[0]
+        route = self._route(base_model_name)
+        if route.adapter is not None:
+            raise InvalidRequestError(f"`{base_model_name}` is a LoRA adapter; name its base model ({route.base})")
+        return base_model_name
+
+    async def _change_adapters(self, adapter_name: str, step: Callable[[], bool]) -> None:
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        await asyncio.wrap_future(self._scheduler.change(_AdapterChange(adapter_name, step)))
 
     # ---- generation
 
@@ -264,7 +358,7 @@ class Engine:
 
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        base, adapter = self._route(model)
+        base, adapter, _ = self._route(model)
         params.validate()
         loaded = self._models[base]
         ids = loaded.encode(prompt)
@@ -317,12 +411,111 @@ def sample_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest, "big") % MAX_SEED
 
 
-def _routes(specs: Sequence[ModelSpec]) -> dict[str, tuple[str, str | None]]:
-    """Client-facing model name -> (base model name, adapter name or None); names must be unique."""
-    routes: dict[str, tuple[str, str | None]] = {}
+def _routes(specs: Sequence[ModelSpec]) -> dict[str, _Route]:
+    """Client-facing model name -> its route; names must be unique."""
+    routes: dict[str, _Route] = {}
     for spec in specs:
-        for name, route in [(spec.name, (spec.name, None))] + [(a, (spec.name, a)) for a in spec.adapters]:
+        named = [(spec.name, _Route(spec.name, None, spec.path))]
+        named += [(name, _Route(spec.name, name, path)) for name, path in spec.adapters.items()]
+        for name, route in named:
             if name in routes:
                 raise ValueError(f"model name {name!r} is served twice")
             routes[name] = route
     return routes
+
+
+@dataclass(eq=False)
+class _AdapterChange:
+    """A load or unload for the worker: ``step()`` runs between decoding steps until it returns True."""
+
+    adapter: str
+    step: Callable[[], bool]
+    future: Future = field(default_factory=Future)
+
+
+class _AdapterScheduler(Scheduler):
+    """The batching worker, which also loads and unloads adapters between decoding steps.
+
+    Changes run in the order they arrive; one waits while an earlier change to the same adapter
+    name is unfinished (an unload waiting for its rows), so "unload, then load again" holds.
+    """
+
+    _WAKE_UP: list = []  # put on the row queue so an idle worker looks at its changes
+
+    def __init__(self, *args, **kwargs):
+        self._inbox: queue.SimpleQueue[_AdapterChange] = queue.SimpleQueue()
+        self._changes: list[_AdapterChange] = []  # the worker thread's own
+        super().__init__(*args, **kwargs)
+
+    def change(self, change: _AdapterChange) -> Future:
+        """Queue ``change`` (any thread); its future ends when the worker has made it, or failed to."""
+        self._inbox.put(change)
+        self._queue.put(self._WAKE_UP)
+        if self._closing is not None:  # the worker may be gone already: nobody else would answer
+            _fail_changes(_drain(self._inbox), self._closing)
+        return change.future
+
+    def has_rows(self, key: tuple) -> bool:
+        """Whether rows for (base, adapter) are decoding or waiting (worker thread)."""
+        batch = self._batches.get(key)
+        return bool(batch and batch.rows) or bool(self._pending.get(key))
+
+    def _collect(self) -> bool:
+        # Before waiting for rows: an unload whose last row just finished completes now. Rows routed to
+        # an adapter just before its unload completed are refused when taken (``_take``).
+        self._apply_changes()
+        return super()._collect()
+
+    def _take(self, rows: list[Row] | None) -> bool:
+        if rows is self._WAKE_UP:
+            return True
+        if rows:
+            base, adapter = rows[0].request.key
+            if adapter is not None and adapter not in self._models[base].adapters:
+                # Routed just before an unload finished: refuse as if the request had come after it.
+                rows[0].request.on_error(UnknownModelError(f"The model `{adapter}` does not exist."))
+                return True
+        return super()._take(rows)
+
+    def _apply_changes(self) -> None:
+        self._changes += _drain(self._inbox)
+        waiting, blocked = [], set()
+        for change in self._changes:
+            if change.adapter in blocked or not self._advance(change):
+                blocked.add(change.adapter)
+                waiting.append(change)
+        self._changes = waiting
+
+    def _advance(self, change: _AdapterChange) -> bool:
+        """One go at ``change``; True once it is over (made, failed or cancelled before it started)."""
+        if not change.future.running() and not change.future.set_running_or_notify_cancel():
+            return True
+        try:
+            if not change.step():
+                return False
+        except Exception as error:
+            change.future.set_exception(error)
+        else:
+            change.future.set_result(None)
+        return True
+
+    def _fail_all(self, error: BaseException) -> None:
+        super()._fail_all(error)
+        changes, self._changes = self._changes + _drain(self._inbox), []
+        _fail_changes(changes, error)
+
+
+def _fail_changes(changes: list[_AdapterChange], error: BaseException) -> None:
+    """End each change with ``error`` (each is in one list only: taken from the inbox by one thread)."""
+    for change in changes:
+        if change.future.running() or change.future.set_running_or_notify_cancel():
+            change.future.set_exception(error)
+
+
+def _drain(inbox: queue.SimpleQueue) -> list:
+    items = []
+    while True:
+        try:
+            items.append(inbox.get_nowait())
+        except queue.Empty:
+            return items

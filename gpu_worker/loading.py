@@ -47,6 +47,57 @@ class LoadedModel:
             self.model.set_adapter(adapter)
         self.active_adapter = adapter
 
+    def add_adapter(self, name: str, path: str) -> None:
+        """Load the peft LoRA folder ``path`` as adapter ``name``; call between forward passes (it swaps modules).
+
+        The first adapter wraps the bare model in a PeftModel. A load that fails leaves the model as it was,
+        and what the next forward pass runs with is unchanged either way.
+        """
+        import torch
+        from peft import PeftModel
+
+        wrapped = bool(self.adapters)
+        with torch.inference_mode(False):  # the worker decodes in inference mode; weights are loaded as at startup
+            try:
+                if wrapped:
+                    self.model.load_adapter(path, adapter_name=name, torch_device=str(self.device))
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, path, adapter_name=name,
+                                                           torch_device=str(self.device))
+            except Exception:
+                self._undo_failed_load(name, wrapped)
+                raise
+        self.model.eval()
+        self.adapters.append(name)
+        self._reactivate(self.active_adapter)
+
+    def remove_adapter(self, name: str) -> None:
+        """Delete adapter ``name``'s weights (no row may be using it); the last one leaving unwraps the bare model."""
+        self.adapters.remove(name)
+        if not self.adapters:
+            self.model = self.model.unload()  # drops the LoRA layers without merging them
+            self.active_adapter = None
+            return
+        self.model.delete_adapter(name)
+        self._reactivate(None if self.active_adapter == name else self.active_adapter)
+
+    def _reactivate(self, adapter: str | None) -> None:
+        """Set the adapter the next forward passes run with, whatever peft switched on while adding or deleting."""
+        if adapter is None:
+            self.model.base_model.disable_adapter_layers()
+        else:
+            self.model.base_model.enable_adapter_layers()
+            self.model.set_adapter(adapter)
+        self.active_adapter = adapter
+
+    def _undo_failed_load(self, name: str, wrapped: bool) -> None:
+        if not wrapped:  # PeftModel.from_pretrained may have put LoRA layers into the bare model before failing
+            _strip_lora_layers(self.model)
+            return
+        if name in self.model.peft_config:
+            self.model.delete_adapter(name)
+        self._reactivate(self.active_adapter)
+
     def encode(self, prompt: str) -> list[int]:
         """Token ids of a prompt: the tokenizer's leading special tokens (once), never a trailing EOS."""
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -67,6 +118,11 @@ class LoadedModel:
             )
         lines = [f"{message['role']}: {message['content']}" for message in messages]
         return "\n".join(lines if continue_final_message else lines + ["assistant:"])
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a peft adapter (its adapter_config.json)."""
+    return (Path(path) / "adapter_config.json").is_file()
 
 
 def resolve_weights(path: str | Path, gguf_file: str | None) -> tuple[Path, str | None]:
@@ -125,6 +181,18 @@ def _with_adapters(model, adapters: dict[str, str]):
     for name in names[1:]:
         wrapped.load_adapter(adapters[name], adapter_name=name)
     return wrapped
+
+
+def _strip_lora_layers(model) -> None:
+    """Put back the original layer wherever peft wrapped one (a first adapter load that failed half-way)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, module.get_base_layer())
+    if "peft_config" in vars(model):  # peft notes its config on the model it wraps
+        del model.peft_config
 
 
 def _eos_ids(model, tokenizer) -> frozenset[int]:

@@ -98,6 +98,37 @@ def parse_completion(body: Any, limits: Limits = Limits()) -> CompletionRequest:
     return CompletionRequest(_model(body), prompts, _params(body, limits), stream, include_usage)
 
 
+@dataclass
+class LoadAdapterRequest:
+    """vLLM's LoadLoRAAdapterRequest (lora_name, lora_path), plus the base to load onto when several are served."""
+
+    lora_name: str
+    lora_path: str
+    base_model_name: str | None = None  # Errata's field; vLLM (one base per process) ignores unknown fields
+
+
+def parse_load_adapter(body: Any) -> LoadAdapterRequest:
+    """Checked as vLLM checks it (vllm/entrypoints/openai/serving_models.py), with its messages."""
+    body = _object(body)
+    name, path = body.get("lora_name"), body.get("lora_path")
+    if not (isinstance(name, str) and name and isinstance(path, str) and path):
+        raise BadRequest("Both 'lora_name' and 'lora_path' must be provided.", "lora_name" if not name else "lora_path")
+    if body.get("load_inplace"):
+        raise BadRequest("load_inplace is not supported by this server: unload the adapter, then load it", "load_inplace")
+    base = body.get("base_model_name")
+    if base is not None and not (isinstance(base, str) and base):
+        raise BadRequest("base_model_name must be a non-empty string naming a served base model", "base_model_name")
+    return LoadAdapterRequest(name, path, base)
+
+
+def parse_unload_adapter(body: Any) -> str:
+    """The adapter name of vLLM's UnloadLoRAAdapterRequest (its ``lora_int_id`` is not needed here)."""
+    name = _object(body).get("lora_name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("'lora_name' needs to be provided to unload a LoRA adapter.", "lora_name")
+    return name
+
+
 def _object(body: Any) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")

@@ -1,8 +1,14 @@
-"""Errata's CPU model server: the OpenAI HTTP API (chat, completions, streaming, models) over an ``Engine``."""
+"""Errata's CPU model server: the OpenAI HTTP API (chat, completions, streaming, models) over an ``Engine``.
+
+Like vLLM started with ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``, it also takes
+``POST /v1/load_lora_adapter`` and ``POST /v1/unload_lora_adapter`` (same bodies, status codes and
+plain-text success answers), and like vLLM's ``--api-key`` an optional key guards every ``/v1`` route.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -11,11 +17,13 @@ from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 from gpu_worker.engine import (
+    AdapterNotFoundError,
     Engine,
     EngineClosedError,
     GenerationParams,
@@ -34,13 +42,20 @@ from gpu_worker.openai_schema import (
     error_body,
     parse_chat,
     parse_completion,
+    parse_load_adapter,
+    parse_unload_adapter,
 )
 
 log = logging.getLogger(__name__)
 
 
-def create_app(engine: Engine, *, served_name_prefix: str = "", limits: Limits = Limits()) -> Starlette:
-    """A Starlette app serving ``engine``'s models, named ``served_name_prefix + name`` to clients."""
+def create_app(
+    engine: Engine, *, served_name_prefix: str = "", limits: Limits = Limits(), api_key: str | None = None
+) -> Starlette:
+    """A Starlette app serving ``engine``'s models, named ``served_name_prefix + name`` to clients.
+
+    With ``api_key``, every ``/v1`` route asks for ``Authorization: Bearer <api_key>`` (401 without it).
+    """
     api = _Api(engine, served_name_prefix, limits)
     routes = [
         Route("/health", api.health),
@@ -48,17 +63,21 @@ def create_app(engine: Engine, *, served_name_prefix: str = "", limits: Limits =
         Route("/v1/models/{model:path}", api.get_model),
         Route("/v1/chat/completions", api.chat, methods=["POST"]),
         Route("/v1/completions", api.completions, methods=["POST"]),
+        Route("/v1/load_lora_adapter", api.load_lora_adapter, methods=["POST"]),
+        Route("/v1/unload_lora_adapter", api.unload_lora_adapter, methods=["POST"]),
     ]
     handlers = {
         BadRequest: _bad_request,
         InvalidRequestError: _bad_request,
         UnknownModelError: _unknown_model,
+        AdapterNotFoundError: _adapter_not_found,
         EngineClosedError: _unavailable,
         _ClientGone: _client_gone,
         HTTPException: _http_error,
         Exception: _server_error,
     }
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    middleware = [Middleware(_RequireKey, key=api_key)] if api_key else []
+    app = Starlette(routes=routes, exception_handlers=handlers, middleware=middleware)
     app.state.engine = engine
     return app
 
@@ -72,13 +91,14 @@ def run_server(
     num_threads: int | None = None,
     served_name_prefix: str = "",
     log_level: str = "info",
+    api_key: str | None = None,
 ) -> None:
     """Load ``specs`` and serve them until interrupted (blocking); ``num_threads`` None: ``default_num_threads()``."""
     import uvicorn
 
     engine = Engine(specs, max_batch_size=max_batch_size, num_threads=num_threads or default_num_threads())
     try:
-        app = create_app(engine, served_name_prefix=served_name_prefix)
+        app = create_app(engine, served_name_prefix=served_name_prefix, api_key=api_key)
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
     finally:
         engine.close()
@@ -104,8 +124,11 @@ class _Api:
         self.prefix = prefix
         self.limits = limits
 
+    def _unprefixed(self, public: str) -> str:
+        return public[len(self.prefix) :] if self.prefix and public.startswith(self.prefix) else public
+
     def _engine_name(self, public: str) -> str:
-        name = public[len(self.prefix) :] if self.prefix and public.startswith(self.prefix) else public
+        name = self._unprefixed(public)
         if name not in self.engine.model_names():
             raise UnknownModelError(f"The model `{public}` does not exist.")
         return name
@@ -117,6 +140,7 @@ class _Api:
             "object": "model",
             "created": 0,
             "owned_by": "errata",
+            "root": self.engine.root(name),  # as vLLM: an adapter's folder, so a client can tell what is loaded
             "parent": self.prefix + parent if parent else None,
             "max_model_len": self.engine.context_length(name),
         }
@@ -149,6 +173,21 @@ class _Api:
         work = _all([self.engine.generate(model, prompt, parsed.params) for prompt in parsed.prompts])
         per_prompt = await _unless_disconnected(request, work)
         return JSONResponse(completion_response(parsed.model, per_prompt))
+
+    async def load_lora_adapter(self, request: Request) -> PlainTextResponse:
+        """vLLM's runtime LoRA loading; ``base_model_name`` (Errata's addition) picks the base when several are served."""
+        parsed = parse_load_adapter(await _json(request))
+        base = self._unprefixed(parsed.base_model_name) if parsed.base_model_name else None
+        await self.engine.load_adapter(base, self._unprefixed(parsed.lora_name), parsed.lora_path)
+        log.info("loaded LoRA adapter %r from %s", parsed.lora_name, parsed.lora_path)
+        return PlainTextResponse(f"Success: LoRA adapter '{parsed.lora_name}' added successfully.")
+
+    async def unload_lora_adapter(self, request: Request) -> PlainTextResponse:
+        """vLLM's runtime LoRA unloading; answers once the adapter's requests in flight have finished."""
+        name = parse_unload_adapter(await _json(request))
+        await self.engine.unload_adapter(self._unprefixed(name))
+        log.info("unloaded LoRA adapter %r", name)
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
 
     def _events(self, chunks: ChunkMaker, model: str, prompts: list[str], params: GenerationParams) -> AsyncIterator[dict]:
         """Open every stream now, so a bad request fails with a status code before the response starts."""
@@ -280,6 +319,11 @@ def _unknown_model(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(error_body(message, code="model_not_found", param="model"), status_code=404)
 
 
+def _adapter_not_found(request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(error_body(str(error), kind="NotFoundError", code="adapter_not_found", param="lora_name"),
+                        status_code=404)
+
+
 def _unavailable(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(error_body(str(error), kind="server_error", code="unavailable"), status_code=503)
 
@@ -295,3 +339,22 @@ def _http_error(request: Request, error: HTTPException) -> JSONResponse:
 def _server_error(request: Request, error: Exception) -> JSONResponse:
     log.error("request failed", exc_info=error)
     return JSONResponse(error_body(f"internal error: {type(error).__name__}: {error}", kind="server_error"), status_code=500)
+
+
+class _RequireKey:
+    """ASGI middleware: every ``/v1`` request must carry ``Authorization: Bearer <key>``, as vLLM's ``--api-key``."""
+
+    def __init__(self, app, *, key: str):
+        self.app = app
+        self.expected = f"Bearer {key}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1") and not self._authorized(scope):
+            body = error_body("Unauthorized: send the server's API key as a Bearer token", code="invalid_api_key")
+            await JSONResponse(body, status_code=401)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorized(self, scope) -> bool:
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return hmac.compare_digest(given, self.expected)

@@ -21,6 +21,18 @@ DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
 # Served names travel in URLs, JSON and `name=path` pairs: no spaces, '=' or ','.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}")
 
+# Loading adapters into a running `vllm serve`, checked in vllm-project/vllm:
+#   vllm/entrypoints/serve/lora/api_router.py: POST /v1/load_lora_adapter {lora_name, lora_path} and
+#     /v1/unload_lora_adapter {lora_name} exist only when envs.VLLM_ALLOW_RUNTIME_LORA_UPDATING is true
+#     (vllm/envs.py reads "1" or "true", any case), and the LoRA engine only with --enable-lora;
+#     success is a plain-text 200 "Success: LoRA adapter '<name>' added successfully."
+#   vllm/entrypoints/openai/models/serving.py: a name already loaded -> 400 "...has already been loaded";
+#     no adapter at the path -> 404 (LoRAAdapterNotFoundError); unloading an unknown name -> 404;
+#     /v1/models lists each adapter with root = its path and parent = the base model.
+#   vllm/entrypoints/openai/api_server.py: `args.api_key or envs.VLLM_API_KEY` guards the /v1 routes.
+RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+RUNTIME_MAX_LORAS = 4  # adapters one batch may mix when they come at run time (GPU slots, LRU-swapped)
+
 
 class VLLMConfigError(ValueError):
     """A `vllm serve` setting that vLLM would reject (or mis-read), said in plain words."""
@@ -106,9 +118,15 @@ def vllm_serve_argv(
     gpu_memory_utilization: float = 0.9,
     max_model_len: int | None = None,
     dtype: str = "auto",
+    runtime_lora: bool = False,
+    max_loras: int | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The argv of ``vllm serve`` for one base model and its LoRA adapters (pure; checks files exist).
+
+    ``runtime_lora``: enable LoRA even without adapters now, with ``max_lora_rank`` as the largest rank
+    an adapter loaded later may have, and ``max_loras`` (default ``RUNTIME_MAX_LORAS``) slots. The
+    server also needs ``RUNTIME_LORA_ENV``: use ``vllm_serve_command`` to get both.
 
     Flags checked against vLLM's own parser: --served-model-name, --max-model-len, --dtype
     (ModelConfig), --tensor-parallel-size (ParallelConfig), --gpu-memory-utilization (CacheConfig),
@@ -120,6 +138,8 @@ def vllm_serve_argv(
     if not Path(model_path).exists():
         raise VLLMConfigError(f"model {served_name!r}: {model_path} does not exist")
     _check_numbers(port, tensor_parallel_size, gpu_memory_utilization, max_model_len, max_lora_rank, dtype)
+    if max_loras is not None and (not isinstance(max_loras, int) or max_loras < 1):
+        raise VLLMConfigError(f"max LoRAs must be a whole number of adapters >= 1, not {max_loras!r}")
     argv = [
         "vllm", "serve", str(model_path),
         "--served-model-name", served_name,
@@ -131,20 +151,33 @@ def vllm_serve_argv(
     ]
     if max_model_len is not None:
         argv += ["--max-model-len", str(max_model_len)]
-    if lora_modules:
-        argv += _lora_flags(served_name, lora_modules, max_lora_rank)
+    if lora_modules or runtime_lora:
+        slots = max_loras or (RUNTIME_MAX_LORAS if runtime_lora else len(lora_modules))
+        argv += _lora_flags(served_name, lora_modules, max_lora_rank, max(slots, len(lora_modules)))
     return argv + list(extra)
 
 
-def _lora_flags(served_name: str, lora_modules: dict[str, str | Path], max_lora_rank: int) -> list[str]:
+def vllm_serve_command(*, api_key: str | None = None, **settings) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment variables to add) for ``vllm serve``; ``settings`` are ``vllm_serve_argv``'s.
+
+    With ``runtime_lora=True`` the variables switch on /v1/load_lora_adapter and /v1/unload_lora_adapter.
+    ``api_key`` travels as VLLM_API_KEY, not as --api-key, so it never shows in a process list.
+    """
+    env = dict(RUNTIME_LORA_ENV) if settings.get("runtime_lora") else {}
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    return vllm_serve_argv(**settings), env
+
+
+def _lora_flags(served_name: str, lora_modules: dict[str, str | Path], max_lora_rank: int, max_loras: int) -> list[str]:
     for name, path in lora_modules.items():
         check_adapter(name, path, max_lora_rank)
         if name == served_name:
             raise VLLMConfigError(f"adapter {name!r} has the same name as its base model")
     modules = [lora_module_arg(name, str(path), served_name) for name, path in lora_modules.items()]
     # --max-loras defaults to 1: without it, requests for different adapters would take turns.
-    return ["--enable-lora", "--lora-modules", *modules,
-            "--max-lora-rank", str(max_lora_rank), "--max-loras", str(len(lora_modules))]
+    return ["--enable-lora", *(["--lora-modules", *modules] if modules else []),
+            "--max-lora-rank", str(max_lora_rank), "--max-loras", str(max_loras)]
 
 
 def _check_numbers(port, tensor_parallel_size, gpu_memory_utilization, max_model_len, max_lora_rank, dtype) -> None:

@@ -29,4 +29,4 @@ children+=($!)
 echo
 echo "Errata is starting on http://$HOST:$PORT/  (sign in with a demo user above; Ctrl-C stops)"
 echo "Logs: var/log/ (model server, workers)."
-.venv/bin/daphne -b "$HOST" -p "$PORT" webapp.asgi:application
+"$PY" manage.py serve --host "$HOST" --port "$PORT"  # WEB_PROCESSES=N for more (with REDIS_URL)

@@ -82,6 +82,27 @@ def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
     return worker
 
 
+def start_gpu_worker(log_path: Path, **env: str | None) -> subprocess.Popen:
+    """A real gpu_worker on the `gpu` queue, its log in ``log_path``; ``env`` adds variables (None removes one).
+
+    Without DJANGO_SETTINGS_MODULE (pytest sets it): gpu_worker never loads Django, and Celery must not try.
+    """
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    for key, value in env.items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    with log_path.open("a") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "gpu_worker.celery_app", "worker", "-Q", "gpu", "--pool", "solo",
+             "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )
+    worker.log_path = log_path
+    return worker
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
     if process.poll() is not None:
         return

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "webapp.gather",
     "webapp.teach",
     "webapp.review",
+    "webapp.train",
+    "webapp.exams",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +122,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "errata"}}
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -130,6 +134,9 @@ else:
         "store_processed": False,
     }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions are read on every request: from the cache, written through to the database (which stays the truth).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A running run silent for this long is taken for dead; a worker that starts resumes such runs.
 ERRATA_RUN_STALE_S = envint("ERRATA_RUN_STALE_S", 120, minimum=1)
@@ -147,6 +154,10 @@ ERRATA_MODEL_MAX_RETRIES = envint("ERRATA_MODEL_MAX_RETRIES", 5, minimum=0)
 # Where the CPU model server that `make run` starts serves the packaged demo model.
 ERRATA_LOCAL_MODEL_URL = envurl("ERRATA_LOCAL_MODEL_URL", schemes={"http", "https"}) or "http://127.0.0.1:8001/v1"
 ERRATA_ARTIFACTS_DIR = Path(os.environ.get("ERRATA_ARTIFACTS_DIR") or DATA_DIR / "artifacts")
+# `manage.py serve`: daphne processes sharing the web port (more than one needs REDIS_URL).
+ERRATA_WEB_PROCESSES = envint("WEB_PROCESSES", 1, minimum=1)
+# GPUs on the machines that take `gpu` queue jobs: launch checks refuse what they could not run (0 = CPU only).
+ERRATA_TRAIN_CUDA_DEVICES = envint("ERRATA_TRAIN_CUDA_DEVICES", 0, minimum=0)
 
 # --- Uploads and imports ----------------------------------------------------------------
 ERRATA_UPLOAD_DIR = DATA_DIR / "uploads"

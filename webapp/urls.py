@@ -9,10 +9,12 @@ from rest_framework.routers import DefaultRouter
 from webapp.core import views as core_views
 from webapp.datasets import api as datasets_api
 from webapp.endpoints import api as endpoints_api
+from webapp.exams import api as exams_api
 from webapp.gather import api as gather_api
 from webapp.review import api as review_api
 from webapp.runs import api as runs_api
 from webapp.teach import api as teach_api
+from webapp.train import api as train_api
 
 router = DefaultRouter()
 router.register("datasets", datasets_api.DatasetViewSet, basename="dataset")
@@ -27,6 +29,10 @@ router.register("feedback", teach_api.FeedbackViewSet, basename="feedback")
 router.register("prompt-templates", teach_api.PromptTemplateViewSet, basename="prompt-template")
 router.register("review-queues", review_api.ReviewQueueViewSet, basename="review-queue")
 router.register("reviews", review_api.ReviewViewSet, basename="review")
+router.register("training-sets", train_api.TrainingSetViewSet, basename="training-set")
+router.register("train-runs", train_api.TrainRunViewSet, basename="train-run")
+router.register("checkpoints", train_api.CheckpointViewSet, basename="checkpoint")
+router.register("exams", exams_api.ExamViewSet, basename="exam")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -38,6 +44,8 @@ urlpatterns = [
     path("gather/", include("webapp.gather.urls")),
     path("teach/", include("webapp.teach.urls")),
     path("review/", include("webapp.review.urls")),
+    path("train/", include("webapp.train.urls")),
+    path("exams/", include("webapp.exams.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,4 +1,5 @@
-"""The generation engine on a tiny model: batching, joining a running batch, adapters, stops, seeds, sampling."""
+"""The generation engine on a tiny model: batching, joining a running batch, adapters (also loaded and unloaded
+while serving), stops, seeds, sampling."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from gpu_worker.engine import (
+    AdapterNotFoundError,
     Engine,
     EngineClosedError,
     GenerationParams,
@@ -22,6 +24,7 @@ from gpu_worker.engine import (
 from gpu_worker.generation import TextTracker, keep_top_p, sample_next_tokens
 from gpu_worker.loading import resolve_weights
 from tests.conftest import wait_for
+from tests.gpu_worker.tiny import build_tiny_adapter
 
 PROMPTS = ["Once upon a time", "2 + 2 =", "The capital of France is", "a", "Hello, how are you today? I am"]
 GREEDY = GenerationParams(max_tokens=24, ignore_eos=True)
@@ -305,3 +308,163 @@ def test_weights_resolve_from_a_folder_a_gguf_file_or_a_folder_holding_one(tmp_p
         resolve_weights(tmp_path, None)
     with pytest.raises(FileNotFoundError):
         resolve_weights(tmp_path / "missing", None)
+
+
+# ---- adapters loaded and unloaded while serving
+
+
+@pytest.fixture(scope="module")
+def fresh_adapter(tiny_model_dir, tmp_path_factory) -> str:
+    """An adapter no engine of the shared fixtures serves."""
+    return str(build_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("fresh"), seed=3))
+
+
+@pytest.fixture
+def bare_engine(tiny_model_dir):
+    """The base model alone: the first adapter loaded wraps it in a peft model."""
+    with Engine([ModelSpec("tiny", str(tiny_model_dir))], num_threads=1) as engine:
+        yield engine
+
+
+async def decoding(engine, model: str, prompt: str, params: GenerationParams) -> asyncio.Task:
+    """A generation task, returned once its row is decoding."""
+    task = asyncio.create_task(engine.generate(model, prompt, params))
+    while engine.stats()["active_rows"] == 0:
+        await asyncio.sleep(0.005)
+    return task
+
+
+async def unload_started(engine, adapter: str) -> asyncio.Task:
+    """An unload task, returned once the name is no longer served (its weights may still be in use)."""
+    task = asyncio.create_task(engine.unload_adapter(adapter))
+    while adapter in engine.model_names():
+        await asyncio.sleep(0.005)
+    return task
+
+
+def broken_adapter(source: str, folder: Path) -> str:
+    """A copy of ``source`` whose first weight has the wrong shape (as if trained on another base model)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, folder)
+    weights = load_file(folder / "adapter_model.safetensors")
+    first = next(iter(weights))
+    weights[first] = weights[first][:, :-1].contiguous()
+    save_file(weights, folder / "adapter_model.safetensors")
+    return str(folder)
+
+
+def test_an_adapter_loaded_while_serving_answers_and_unloading_restores_the_bare_base(bare_engine, fresh_adapter):
+    base_answer = alone(bare_engine, "tiny", PROMPTS[0])
+    asyncio.run(bare_engine.load_adapter(None, "fresh", fresh_adapter))  # None: the only base served
+    assert bare_engine.model_names() == ["tiny", "fresh"]
+    assert (bare_engine.parent("fresh"), bare_engine.root("fresh")) == ("tiny", fresh_adapter)
+    assert alone(bare_engine, "fresh", PROMPTS[0]) != base_answer
+    assert alone(bare_engine, "tiny", PROMPTS[0]) == base_answer
+    asyncio.run(bare_engine.unload_adapter("fresh"))
+    assert bare_engine.model_names() == ["tiny"]
+    assert bare_engine._models["tiny"].adapters == [] and not hasattr(bare_engine._models["tiny"].model, "peft_config")
+    assert alone(bare_engine, "tiny", PROMPTS[0]) == base_answer
+    with pytest.raises(UnknownModelError):
+        alone(bare_engine, "fresh", PROMPTS[0])
+
+
+def test_an_adapter_loaded_later_answers_as_one_loaded_at_startup_and_others_keep_theirs(tiny_specs, fresh_adapter):
+    [spec] = tiny_specs
+    with Engine([replace(spec, adapters={**spec.adapters, "fresh": fresh_adapter})], num_threads=1) as at_start:
+        expected = {model: alone(at_start, model, PROMPTS[1]) for model in ("tiny", "tiny-a", "fresh")}
+    with Engine(tiny_specs, num_threads=1) as engine:
+        asyncio.run(engine.load_adapter("tiny", "fresh", fresh_adapter))
+        assert {model: alone(engine, model, PROMPTS[1]) for model in expected} == expected
+
+
+def test_a_load_between_decoding_steps_leaves_a_running_request_undisturbed(bare_engine, fresh_adapter):
+    long = replace(GREEDY, max_tokens=200)
+    expected = alone(bare_engine, "tiny", PROMPTS[4], long)
+
+    async def load_while_decoding():
+        running = await decoding(bare_engine, "tiny", PROMPTS[4], long)
+        await bare_engine.load_adapter(None, "fresh", fresh_adapter)  # wraps the model the row decodes with
+        assert not running.done()
+        return (await running)[0].text
+
+    assert asyncio.run(load_while_decoding()) == expected
+
+
+def test_unloading_waits_for_the_adapters_requests_in_flight_and_refuses_new_ones(bare_engine, fresh_adapter):
+    asyncio.run(bare_engine.load_adapter(None, "fresh", fresh_adapter))
+    long = replace(GREEDY, max_tokens=300)
+    expected = alone(bare_engine, "fresh", PROMPTS[4], long)
+
+    async def unload_while_decoding():
+        running = await decoding(bare_engine, "fresh", PROMPTS[4], long)
+        unloading = await unload_started(bare_engine, "fresh")
+        with pytest.raises(UnknownModelError):  # the name is gone at once, for new requests
+            await bare_engine.generate("fresh", PROMPTS[0], GREEDY)
+        assert not unloading.done()  # the weights stay until the running request is done with them
+        result = (await running)[0]
+        await unloading
+        return result
+
+    result = asyncio.run(unload_while_decoding())
+    assert (result.text, result.completion_tokens) == (expected, 300)
+    assert bare_engine._models["tiny"].adapters == []
+
+
+def test_adapter_changes_are_refused_with_the_reason(tiny_specs, tiny_model_dir, tiny_adapter_dirs, tmp_path):
+    two_bases = [*tiny_specs, ModelSpec("other", str(tiny_model_dir))]
+    with Engine(two_bases, num_threads=1) as engine:
+
+        def load(base, name, path=str(tiny_adapter_dirs["tiny-a"])):
+            asyncio.run(engine.load_adapter(base, name, path))
+
+        for taken in ("tiny-a", "tiny", "other"):
+            with pytest.raises(InvalidRequestError, match=f"'{taken}' has already been loaded"):
+                load("tiny", taken)
+        with pytest.raises(AdapterNotFoundError, match=r"No adapter found .*\(no adapter_config.json there\)"):
+            load("tiny", "nowhere", str(tmp_path))
+        with pytest.raises(InvalidRequestError, match="several base models are served"):
+            load(None, "which")
+        with pytest.raises(UnknownModelError, match="gpt-9"):
+            load("gpt-9", "new")
+        with pytest.raises(InvalidRequestError, match="is a LoRA adapter"):
+            load("tiny-a", "new")
+        for unknown in ("nothing", "tiny"):  # a base model cannot be unloaded either (vLLM: 404)
+            with pytest.raises(AdapterNotFoundError, match=f"'{unknown}' cannot be found"):
+                asyncio.run(engine.unload_adapter(unknown))
+        assert engine.model_names() == ["tiny", "tiny-a", "tiny-b", "other"]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["onto-the-bare-base", "beside-other-adapters"])
+def test_an_adapter_that_does_not_fit_is_refused_and_the_model_is_left_as_it_was(
+        first, tiny_specs, tiny_model_dir, fresh_adapter, tmp_path):
+    specs = [ModelSpec("tiny", str(tiny_model_dir))] if first else tiny_specs
+    broken = broken_adapter(fresh_adapter, tmp_path / "broken")
+    with Engine(specs, num_threads=1) as engine:
+        before = {model: alone(engine, model, PROMPTS[2]) for model in engine.model_names()}
+        with pytest.raises(InvalidRequestError, match="Loading lora broken failed: .*size mismatch"):
+            asyncio.run(engine.load_adapter("tiny", "broken", broken))
+        assert {model: alone(engine, model, PROMPTS[2]) for model in engine.model_names()} == before
+        asyncio.run(engine.load_adapter("tiny", "fresh", fresh_adapter))  # and it still takes a good one
+        assert alone(engine, "fresh", PROMPTS[2]) not in before.values()
+
+
+def test_closing_ends_an_unload_still_waiting_for_its_requests(tiny_specs):
+    closing = Engine(tiny_specs, num_threads=1)
+    outcome = {}
+
+    async def unload_then_close():
+        running = await decoding(closing, "tiny-a", PROMPTS[0], replace(GREEDY, max_tokens=900))
+        unloading = await unload_started(closing, "tiny-a")
+        await asyncio.to_thread(closing.close)
+        for name, task in (("generate", running), ("unload", unloading)):
+            with pytest.raises(EngineClosedError):
+                await task
+            outcome[name] = "closed"
+
+    asyncio.run(unload_then_close())
+    assert outcome == {"generate": "closed", "unload": "closed"}
+    with pytest.raises(EngineClosedError):
+        asyncio.run(closing.load_adapter("tiny", "late", "/nowhere"))

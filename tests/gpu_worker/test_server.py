@@ -38,11 +38,13 @@ def test_health_says_ok_and_names_the_models(tiny_server):
     assert raw(f"{tiny_server}/health") == (200, {"status": "ok", "models": ["tiny", "tiny-a", "tiny-b"]})
 
 
-def test_models_lists_the_base_and_its_adapters_with_their_parent(openai_client):
+def test_models_lists_the_base_and_its_adapters_with_their_parent_and_root(openai_client, tiny_specs):
     models = {model.id: model for model in openai_client.models.list()}
     assert set(models) == {"tiny", "tiny-a", "tiny-b"}
     assert models["tiny"].parent is None
     assert models["tiny-a"].parent == models["tiny-b"].parent == "tiny"
+    # root, as vLLM gives it: where the weights come from (clients tell an adapter's folder by it)
+    assert models["tiny"].root == tiny_specs[0].path and models["tiny-a"].root == tiny_specs[0].adapters["tiny-a"]
     assert openai_client.models.retrieve("tiny-a").id == "tiny-a"
 
 
@@ -197,20 +199,16 @@ def test_a_bad_completions_body_is_400(tiny_server):
     assert status == 400 and "prompt" in answer["error"]["message"]
 
 
-def test_concurrent_requests_share_forward_passes(openai_client):
-    def one(_=None):
-        started = time.perf_counter()
-        chat(openai_client, max_tokens=32, extra_body=FIXED_LENGTH)
-        return time.perf_counter() - started
-
-    single = min(one() for _ in range(3))
+def test_concurrent_requests_share_forward_passes(openai_client, tiny_engine):
+    """Four requests of 32 tokens at once take far fewer decoding steps than four in a row would (counted,
+    not timed: a busy machine slows both)."""
+    before = tiny_engine.stats()
     with ThreadPoolExecutor(4) as pool:
-        together = []
-        for _ in range(3):
-            started = time.perf_counter()
-            list(pool.map(one, range(4)))
-            together.append(time.perf_counter() - started)
-    assert min(together) < 2.5 * single, f"4 concurrent took {min(together):.3f}s, one took {single:.3f}s"
+        list(pool.map(lambda _: chat(openai_client, max_tokens=32, extra_body=FIXED_LENGTH), range(4)))
+    after = tiny_engine.stats()
+    assert after["requests"] - before["requests"] == 4
+    assert after["max_rows_in_step"] >= 2
+    assert after["steps"] - before["steps"] < 3 * 32, "four requests of 32 tokens each should mostly share passes"
 
 
 def test_a_long_request_does_not_hold_up_a_short_one(openai_client, tiny_engine):
@@ -220,14 +218,14 @@ def test_a_long_request_does_not_hold_up_a_short_one(openai_client, tiny_engine)
         chat(openai_client, max_tokens=tokens, extra_body=FIXED_LENGTH)
         finished[name] = time.perf_counter()
 
-    long = threading.Thread(target=ask, args=("long", 300))
+    long = threading.Thread(target=ask, args=("long", 900))
     long.start()
     wait_for(lambda: tiny_engine.stats()["active_rows"] >= 1, timeout=10, what="the long request to start")
-    started = time.perf_counter()
     ask("short", 8)
+    still_decoding = tiny_engine.stats()["active_rows"]  # counted, not timed: a busy machine slows both alike
     long.join()
     assert finished["short"] < finished["long"]
-    assert finished["short"] - started < 0.5 * (finished["long"] - started)
+    assert still_decoding >= 1, "the short request waited for the long one to finish"
 
 
 def test_a_client_that_disconnects_mid_stream_stops_its_generation(openai_client, tiny_engine):

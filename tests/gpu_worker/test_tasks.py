@@ -6,7 +6,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from gpu_worker import tasks
 from gpu_worker.celery_app import broker_config, make_app
 from gpu_worker.tasks import BatchSpecError, ReplyTo, generate_batch, parse_batch_spec, ping
+from tests.conftest import start_gpu_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -253,15 +253,9 @@ def read_replies(client, queue_name: str, count: int, *, timeout: float, log_pat
 def test_a_real_worker_on_the_gpu_queue_answers_through_reply_to(tmp_path, model):
     data_dir = tmp_path / "data"
     client = make_app({"ERRATA_DATA_DIR": str(data_dir)})  # the web side's view of the same local broker
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    env.update(ERRATA_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     log_path = tmp_path / "gpu-worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "gpu_worker.celery_app", "worker", "-Q", "gpu", "--pool", "solo",
-             "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    worker = start_gpu_worker(log_path, REDIS_URL=None, ERRATA_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1",
+                              HF_HUB_OFFLINE="1")
     try:
         reply_to = {"task": "errata_tests.reply", "queue": "test-replies"}
         client.send_task("gpu_worker.ping", args=[{"reply_to": {**reply_to, "context": {"asked": "ping"}}}], queue="gpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from gpu_worker.vllm import (
     smallest_lora_rank,
     vllm_available,
     vllm_serve_argv,
+    vllm_serve_command,
 )
 
 needs_vllm = pytest.mark.skipif(not vllm_available(), reason="needs vLLM and a CUDA GPU")
@@ -79,10 +81,38 @@ def test_an_adapter_path_with_an_equals_sign_goes_as_json(tmp_path):
         "name": "tutor", "path": "/a/lr=1e-4,r=8", "base_model_name": "student"}
 
 
+def test_runtime_lora_enables_lora_without_adapters_and_returns_the_variable_it_needs(base):
+    argv, env = vllm_serve_command(model_path=base, served_name="student", host="h", port=1, runtime_lora=True,
+                                   max_lora_rank=128)
+    assert argv[argv.index("--dtype") + 2:] == ["--enable-lora", "--max-lora-rank", "128", "--max-loras", "4"]
+    assert env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}  # without it vLLM has no load/unload routes
+
+
+def test_runtime_lora_keeps_the_startup_adapters_with_a_slot_each(base, tmp_path):
+    adapters = {name: fake_adapter(tmp_path / name) for name in ("a", "b", "c")}
+    argv, _ = vllm_serve_command(model_path=base, served_name="student", host="h", port=1, runtime_lora=True,
+                                 lora_modules=adapters, max_loras=2)
+    assert argv[argv.index("--lora-modules"):argv.index("--max-lora-rank")] == [
+        "--lora-modules", *(f"{name}={path}" for name, path in adapters.items())]
+    assert argv[-2:] == ["--max-loras", "3"]  # never fewer slots than adapters at startup
+
+
+def test_without_runtime_lora_nothing_is_added(base):
+    argv, env = vllm_serve_command(model_path=base, served_name="student", host="h", port=1)
+    assert "--enable-lora" not in argv and env == {}
+
+
+def test_the_api_key_travels_in_the_environment_never_in_the_argv(base):
+    argv, env = vllm_serve_command(model_path=base, served_name="student", host="h", port=1, api_key="sk-local")
+    assert env == {"VLLM_API_KEY": "sk-local"}
+    assert not any("sk-local" in arg for arg in argv)
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [
         ({"tensor_parallel_size": 0}, "tensor parallel size"),
+        ({"max_loras": 0}, "max LoRAs"),
         ({"gpu_memory_utilization": 0}, r"\(0, 1\]"),
         ({"gpu_memory_utilization": 1.5}, r"\(0, 1\]"),
         ({"port": 70000}, "port"),
@@ -148,6 +178,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def vllm_server(argv: list[str], log_path, env: dict[str, str] | None = None):
+    """Run `vllm serve` (``argv`` from the builders) until /health answers; yields the port; stops it after."""
+    port = int(argv[argv.index("--port") + 1])
+    with log_path.open("w") as log:
+        server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "vllm"), *argv[1:]],
+                                  env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not healthy(port):
+            assert server.poll() is None, f"vllm serve exited: {log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"vllm serve never became healthy: {log_path.read_text()[-3000:]}"
+            time.sleep(1)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def tiny_with_adapter(tmp_path):
     from tests.gpu_worker.tiny import build_tiny_adapter, build_tiny_model
@@ -163,22 +216,10 @@ def test_vllm_serve_answers_a_chat_request_for_the_base_and_the_adapter(tiny_wit
     from openai import OpenAI
 
     base, adapter = tiny_with_adapter
-    port = free_port()
-    argv = vllm_serve_argv(model_path=base, served_name="tiny", host="127.0.0.1", port=port,
+    argv = vllm_serve_argv(model_path=base, served_name="tiny", host="127.0.0.1", port=free_port(),
                            lora_modules={"tutor": adapter}, max_lora_rank=8, gpu_memory_utilization=0.3,
                            max_model_len=512, extra=["--enforce-eager"])
-    log_path = tmp_path / "vllm.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "vllm"), *argv[1:]],
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert server.poll() is None, f"vllm serve exited: {log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"vllm serve never became healthy: {log_path.read_text()[-3000:]}"
-            if healthy(port):
-                break
-            time.sleep(1)
+    with vllm_server(argv, tmp_path / "vllm.log") as port:
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
         assert {model.id for model in client.models.list()} >= {"tiny", "tutor"}
         for name in ("tiny", "tutor"):
@@ -186,12 +227,6 @@ def test_vllm_serve_answers_a_chat_request_for_the_base_and_the_adapter(tiny_wit
                 model=name, messages=[{"role": "user", "content": "hello"}], max_tokens=8, temperature=0)
             assert reply.choices[0].message.content is not None
             assert reply.usage.completion_tokens > 0
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.mark.gpu
@@ -213,3 +248,36 @@ def test_vllm_offline_batch_gives_n_outputs_per_prompt_through_an_adapter(tiny_w
         assert len(chats) == 1 and chats[0][0].finish_reason in {"stop", "length"}
     finally:
         release_offline_engine()
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@needs_vllm
+def test_vllm_serve_loads_and_unloads_an_adapter_at_run_time(tiny_with_adapter, tmp_path):
+    """The same calls as against Errata's CPU server (tests/gpu_worker/test_server_adapters.py), same answers."""
+    from openai import NotFoundError, OpenAI
+
+    from pipeline.models.adapters import AdapterLoadError, load_lora_adapter, unload_lora_adapter
+    from pipeline.models.endpoint import EndpointConfig
+
+    base, adapter = tiny_with_adapter
+    argv, env = vllm_serve_command(model_path=base, served_name="tiny", host="127.0.0.1", port=free_port(),
+                                   runtime_lora=True, max_lora_rank=8, gpu_memory_utilization=0.3,
+                                   max_model_len=512, extra=["--enforce-eager"])
+    with vllm_server(argv, tmp_path / "vllm.log", env) as port:
+        config = EndpointConfig(name="vllm", base_url=f"http://127.0.0.1:{port}/v1", model="tiny")
+        client = OpenAI(base_url=config.base_url, api_key="unused", max_retries=0)
+        load_lora_adapter(config, name="tutor", path=str(adapter))
+        load_lora_adapter(config, name="tutor", path=str(adapter))  # again, same folder: still fine
+        cards = {model.id: model for model in client.models.list()}
+        assert cards["tutor"].parent == "tiny" and cards["tutor"].root == str(adapter)
+        reply = client.chat.completions.create(model="tutor", messages=[{"role": "user", "content": "hi"}],
+                                               max_tokens=4, temperature=0)
+        assert reply.usage.completion_tokens > 0
+        with pytest.raises(AdapterLoadError, match="HTTP 404"):
+            load_lora_adapter(config, name="nowhere", path=str(tmp_path / "no-adapter"))
+        unload_lora_adapter(config, name="tutor")
+        with pytest.raises(AdapterLoadError, match="HTTP 404: .*cannot be found"):
+            unload_lora_adapter(config, name="tutor")
+        with pytest.raises(NotFoundError):
+            client.chat.completions.create(model="tutor", messages=[{"role": "user", "content": "hi"}], max_tokens=2)

@@ -16,6 +16,7 @@ ROLES = ("anonymous", "annotator", "researcher", "admin")
 PAGE_RESEARCHERS = {"anonymous": LOGIN, "annotator": 403, "researcher": 200, "admin": 200}
 PAGE_EVERYONE = {"anonymous": LOGIN, "annotator": 200, "researcher": 200, "admin": 200}
 API_RESEARCHERS = {"anonymous": 401, "annotator": 403, "researcher": 200, "admin": 200}
+API_EVERYONE = {"anonymous": 401, "annotator": 200, "researcher": 200, "admin": 200}
 POST_ONLY = {"anonymous": LOGIN, "annotator": 405, "researcher": 405, "admin": 405}
 API_POST_ONLY = {"anonymous": 401, "annotator": 403, "researcher": 405, "admin": 405}
 POST_ONLY_RESEARCHERS = {"anonymous": LOGIN, "annotator": 403, "researcher": 405, "admin": 405}
@@ -95,6 +96,32 @@ EXPECTED = {
     "review-detail": {"anonymous": 401, "annotator": 200, "researcher": 200, "admin": 200},
     "review-next": {"anonymous": 401, "annotator": 400, "researcher": 400, "admin": 400},  # no ?queue= given
     "review-decide": {"anonymous": 401, "annotator": 405, "researcher": 405, "admin": 405},
+    "train:index": PAGE_RESEARCHERS,
+    "train:set_new": PAGE_RESEARCHERS,
+    "train:set": PAGE_RESEARCHERS,
+    "train:new": PAGE_RESEARCHERS,
+    "train:serve": POST_ONLY_RESEARCHERS,
+    "training-set-list": API_RESEARCHERS,
+    "training-set-detail": API_RESEARCHERS,
+    "training-set-examples": API_RESEARCHERS,
+    "train-run-list": API_POST_ONLY,
+    "train-run-metrics": API_RESEARCHERS,
+    "checkpoint-list": API_RESEARCHERS,
+    "checkpoint-detail": API_RESEARCHERS,
+    "checkpoint-serve": API_POST_ONLY,
+    # Exams: reports, comparisons and traces are shareable with anyone signed in; launching is for researchers.
+    "exams:list": PAGE_EVERYONE,
+    "exams:new": PAGE_RESEARCHERS,
+    "exams:compare": PAGE_EVERYONE,  # no exams chosen: the form
+    "exams:report": PAGE_EVERYONE,
+    "exams:export": PAGE_EVERYONE,  # CSV unless told otherwise
+    "exams:trace": PAGE_EVERYONE,
+    "exam-list": API_EVERYONE,
+    "exam-detail": API_EVERYONE,
+    "exam-estimate": API_POST_ONLY,
+    "exam-answers": API_EVERYONE,
+    "exam-export": API_EVERYONE,
+    "exam-compare": {"anonymous": 401, "annotator": 400, "researcher": 400, "admin": 400},  # no ?before=&after= given
 }
 
 
@@ -141,9 +168,38 @@ def objects(researcher, annotator, admin_user):
     ids |= {"review:item": review.pk, "review:diff": review.pk, "review-detail": review.pk, "review-decide": review.pk}
     ids |= {"teach:feedback": feedback.pk, "feedback-detail": feedback.pk, "teach:template-edit": "salam_feedback",
             "prompt-template-detail": PromptTemplate.objects.first().pk}
+    ids |= _train_objects(run)
+    ids |= _exam_objects(problem, endpoint)
     return ids | {"endpoints:detail": endpoint.pk, "endpoints:edit": endpoint.pk, "endpoints:test": endpoint.pk,
             "endpoint-detail": endpoint.pk, "endpoint-test": endpoint.pk,"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
             "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}
+
+
+def _train_objects(gather_run) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from webapp.train.models import Checkpoint
+    from webapp.train.sets import training_set_from_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pairs.jsonl"
+        path.write_text('{"prompt": "2+2?", "completion": "4"}\n')
+        training_set = training_set_from_file(name="s", path=path, validation_share=0)
+    train = Run.objects.create(kind="train", name="t", config={"training_set": training_set.pk, "train": {}})
+    checkpoint = Checkpoint.objects.create(run=train, step=1, path="/nowhere", is_final=True)
+    return {"train:set": training_set.pk, "training-set-detail": training_set.pk, "training-set-examples": training_set.pk,
+            "train-run-metrics": train.pk, "train:serve": checkpoint.pk, "checkpoint-detail": checkpoint.pk,
+            "checkpoint-serve": checkpoint.pk}
+
+
+def _exam_objects(problem, endpoint) -> dict:
+    from webapp.exams.models import ExamAnswer
+
+    exam = Run.objects.create(kind="exam", name="e", config={"mode": "plain", "student_endpoint_id": endpoint.pk})
+    answer = ExamAnswer.objects.create(run=exam, problem=problem, answer="1", correct=True)
+    return {"exams:report": exam.pk, "exams:export": exam.pk, "exams:trace": answer.pk, "exam-detail": exam.pk,
+            "exam-answers": exam.pk, "exam-export": exam.pk}
 
 
 def _url(name: str, pattern: URLPattern, objects: dict) -> str:

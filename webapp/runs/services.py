@@ -100,6 +100,9 @@ def run_cancel(*, run: Run) -> Run:
     run.cancel_requested = True
     run.save(update_fields=["status", "finished_at", "cancel_requested"])
     run_log(run_id=run.pk, message="Cancel requested.")
+    from webapp.runs.dispatch import run_signal_stop
+
+    run_signal_stop(run)  # also when queued: a job already handed to a GPU worker must not start for nothing
     return run
 
 

@@ -41,6 +41,14 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         from webapp.teach.selectors import teacher_agreement, teacher_results
 
         context.update(teacher_results=teacher_results(run.pk), teacher_agreement=teacher_agreement(run.pk))
+    if run.kind == RunKind.TRAIN:
+        from webapp.train.selectors import train_context
+
+        context.update(train_context(run))
+    if run.kind == RunKind.EXAM:
+        from webapp.exams.selectors import exam_results
+
+        context.update(exam_results=exam_results(run))
     return render(request, template, context)
 
 

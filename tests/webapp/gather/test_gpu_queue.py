@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from pipeline.scoring import score
-from tests.conftest import REPO, start_celery_worker, stop_process, wait_for
+from tests.conftest import start_celery_worker, start_gpu_worker, stop_process, wait_for
 from tests.webapp.gather.conftest import known_dataset
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
 from webapp.gather.gpu_queue import model_spec
@@ -77,18 +73,6 @@ def launch(user, data, sent) -> Run:
 
 
 # --- The real path: a web worker and a gpu worker on the local broker ---------------------------
-
-
-def start_gpu_worker(log_path: Path) -> subprocess.Popen:
-    """A real gpu_worker on the gpu queue, on the same broker folders (ERRATA_DATA_DIR) as the web side."""
-    # Without DJANGO_SETTINGS_MODULE (pytest sets it): Celery would otherwise set Django up in the gpu worker too.
-    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    with log_path.open("a") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "gpu_worker.celery_app", "worker", "-Q", "gpu", "--pool", "solo",
-             "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.slow

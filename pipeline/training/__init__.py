@@ -1,0 +1,1 @@
+"""Training runs as plain data: the run configuration, the training-data builders and the launch commands."""

@@ -1,0 +1,62 @@
+"""`manage.py serve`: several daphne processes answer on one port and stop together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.conftest import REPO, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_port_and_stop_together(tmp_path):
+    port = free_port()
+    env = dict(os.environ, DEBUG="1", ERRATA_DATA_DIR=str(tmp_path))
+    env.pop("DATABASE_URL", None)
+    with (tmp_path / "serve.log").open("w") as log:
+        parent = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--processes", "2"],
+                                  cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def healthy() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2).status == 200
+            except OSError:
+                return parent.poll() is not None
+
+        wait_for(healthy, timeout=60, what="the web processes")
+        assert parent.poll() is None, (tmp_path / "serve.log").read_text()
+        children = children_of(parent.pid)
+        assert len(children) == 2
+        assert all(urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=5).status == 200 for _ in range(10))
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+        assert not any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
+                       for pid in children)
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -1,0 +1,53 @@
+"""Serve Errata under daphne in several processes that share one listening socket (HTTP and websockets).
+
+Python runs one request at a time per process (the GIL); a second process lets a second core work. The
+parent opens the socket and hands its file descriptor to each daphne (``--fd``); the kernel spreads the
+connections. Several processes need channels-redis (REDIS_URL) for group messages between them.
+"""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve Errata with --processes daphne processes on one port (default: WEB_PROCESSES or 1)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--processes", type=int, default=settings.ERRATA_WEB_PROCESSES)
+
+    def handle(self, *args, host, port, processes, **options):
+        if processes < 1:
+            raise CommandError("--processes: at least 1")
+        if processes > 1 and "InMemory" in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+            self.stderr.write("Several processes share no in-memory channel layer: set REDIS_URL for websocket groups.")
+        listener = socket.create_server((host, port), backlog=2048)
+        listener.set_inheritable(True)
+        argv = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "webapp.asgi:application"]
+        children = [subprocess.Popen(argv, pass_fds=[listener.fileno()]) for _ in range(processes)]
+        self.stdout.write(f"Serving on http://{host}:{port}/ with {processes} daphne process(es).")
+        stopping = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.append(True))
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.2)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            listener.close()
+        if not stopping:
+            raise CommandError("a web process exited; stopped the others")
