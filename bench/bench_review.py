@@ -37,8 +37,8 @@ PAIRS = 2_000
 WARMUP_PAIRS = 5  # per annotator, not measured: connections, caches
 GOAL_MS = 50
 THINK_S = float(os.environ.get("BENCH_THINK_S", 1.0))
-# As deployed (docs/deploy.md): `manage.py serve` with one daphne process per core sharing the port.
-WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", os.cpu_count() or 1))
+# `manage.py serve` with this many daphne processes sharing the port (on 2 shared cores, 2 measured worse than 1).
+WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", 1))
 SATURATION_PAIRS = 500
 DATASET = "bench-review"
 
