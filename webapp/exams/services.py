@@ -6,7 +6,6 @@ queued again and carries on, and the final answers are recomputed from the recor
 
 from __future__ import annotations
 
-import logging
 from typing import Sequence
 
 from django.db import transaction
@@ -29,9 +28,7 @@ from webapp.exams.models import ExamAnswer
 from webapp.gather.models import Attempt
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunKind, RunStatus
-from webapp.runs.services import run_ask, run_claim, run_create, run_finish, run_log, run_should_stop
-
-logger = logging.getLogger(__name__)
+from webapp.runs.services import run_ask, run_create, run_execute, run_log, run_should_stop
 
 __all__ = ["ExamLaunchError", "exam_estimate", "exam_execute", "exam_launch"]
 
@@ -121,18 +118,14 @@ def _estimate(endpoint, conversations: list, samples: int, max_tokens: int):
 
 def exam_execute(*, run_id: int) -> None:
     """Run (or resume) an exam run; samples already recorded are not asked for again."""
-    if not run_claim(run_id=run_id):
-        logger.info("exam run %s is not queued; nothing to do", run_id)
-        return
-    try:
-        context = _start(Run.objects.get(pk=run_id))
-        outcome = lbt.lbt_answer_all(context) if context.config.mode == "lbt" else _answer_all(context)
-    except Exception as error:  # noqa: BLE001 - any failure must end the run with its reason, not leave it running
-        logger.exception("exam run %s failed", run_id)
-        run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        return
+    run_execute(run_id=run_id, work=_examine)
+
+
+def _examine(run: Run) -> dict:
+    context = _start(run)
+    outcome = lbt.lbt_answer_all(context) if context.config.mode == "lbt" else _answer_all(context)
     report(context)
-    run_finish(run_id=run_id, **outcome)
+    return outcome
 
 
 def _start(run: Run) -> ExamContext:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -24,9 +23,7 @@ from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.models import Attempt
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunEvent, RunKind, RunStatus
-from webapp.runs.services import run_ask, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
-
-logger = logging.getLogger(__name__)
+from webapp.runs.services import run_ask, run_create, run_execute, run_log, run_progress, run_should_stop
 
 
 class GatherLaunchError(ValueError):
@@ -115,24 +112,20 @@ def _context(run: Run) -> GatherContext:
 
 def gather_execute(*, run_id: int) -> None:
     """Run (or resume) a gather run; answers already recorded are not asked for again."""
-    if not run_claim(run_id=run_id):
-        logger.info("gather run %s is not queued; nothing to do", run_id)
-        return
-    try:
-        context = _context(Run.objects.get(pk=run_id))
-        run_log(run_id=run_id, message=f"Asking {context.student.name} about {len(context.problems)} problems.")
-        if context.config.execution == "gpu_queue":
-            from webapp.gather.gpu_queue import gpu_queue_start  # gpu_queue builds on this module's helpers
+    run_execute(run_id=run_id, work=_gather)
 
-            gpu_queue_start(context)  # returns once the batches are sent; the last reply finishes the run
-            return
-        outcome = _answer_all_rounds(context)
-    except Exception as error:  # noqa: BLE001 - any failure must end the run with its reason, not leave it running
-        logger.exception("gather run %s failed", run_id)
-        run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        return
+
+def _gather(run: Run) -> dict | None:
+    context = _context(run)
+    run_log(run_id=run.pk, message=f"Asking {context.student.name} about {len(context.problems)} problems.")
+    if context.config.execution == "gpu_queue":
+        from webapp.gather.gpu_queue import gpu_queue_start  # gpu_queue builds on this module's helpers
+
+        gpu_queue_start(context)  # returns once the batches are sent; the last reply finishes the run
+        return None
+    outcome = _answer_all_rounds(context)
     _report(context)
-    run_finish(run_id=run_id, **outcome)
+    return outcome
 
 
 def _done(run_id: int) -> set[tuple[int, int, int]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Sequence
 
@@ -13,6 +15,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp.runs.models import FINISHED, Run, RunEvent, RunKind, RunStatus
+
+logger = logging.getLogger(__name__)
 
 
 class RunStateError(ValueError):
@@ -32,6 +36,25 @@ def run_claim(*, run_id: int) -> bool:
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, error="", finished_at=None,
     )
     return claimed == 1
+
+
+def run_execute(*, run_id: int, work: Callable[[Run], dict | None]) -> None:
+    """Claim a queued run and do its ``work``; any failure ends the run with its reason, never leaves it running.
+
+    ``work`` returns run_finish's keyword arguments, or None when the run is finished elsewhere (the last
+    reply of a gpu queue). A run that is not queued (another worker has it, or it ended) is left alone.
+    """
+    if not run_claim(run_id=run_id):
+        logger.info("run %s is not queued; nothing to do", run_id)
+        return
+    try:
+        outcome = work(Run.objects.get(pk=run_id))
+    except Exception as error:  # noqa: BLE001 - any failure must end the run with its reason
+        logger.exception("run %s failed", run_id)
+        run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        return
+    if outcome is not None:
+        run_finish(run_id=run_id, **outcome)
 
 
 def run_progress(*, run_id: int, done: int | None = None, total: int | None = None, phase: str | None = None,

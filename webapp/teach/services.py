@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
@@ -20,12 +19,11 @@ from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.models import Attempt
 from webapp.runs.dispatch import run_enqueue
 from webapp.runs.models import Run, RunEvent, RunKind, RunStatus
-from webapp.runs.services import run_ask, run_claim, run_create, run_finish, run_log, run_progress, run_should_stop
+from webapp.runs.services import run_ask, run_create, run_execute, run_log, run_progress, run_should_stop
 from webapp.teach import methods
 from webapp.teach.models import Feedback
 from webapp.teach.templates_store import template_for
 
-logger = logging.getLogger(__name__)
 CHUNK = 16  # mistakes per step: the budget and cancel are checked between steps
 
 
@@ -97,16 +95,7 @@ def teach_launch(*, user, data: dict, name: str = "") -> Run:
 
 def teach_execute(*, run_id: int) -> None:
     """Run (or resume) a teacher run: feedback already recorded is not asked for again."""
-    if not run_claim(run_id=run_id):
-        return
-    run = Run.objects.get(pk=run_id)
-    try:
-        outcome = _teach(run, parse_teach_config(run.config))
-    except Exception as error:  # noqa: BLE001 - any failure ends the run with its reason
-        logger.exception("teacher run %s failed", run_id)
-        run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        return
-    run_finish(run_id=run_id, **outcome)
+    run_execute(run_id=run_id, work=lambda run: _teach(run, parse_teach_config(run.config)))
 
 
 def _pin_templates(run: Run, config: TeachConfig) -> dict:
