@@ -8,6 +8,8 @@ without choices, a hang (no answer until the client gives up) or a real TCP rese
 
 Whether a request misbehaves is decided by a hash of (seed, request body, attempt number), so
 a retry of the same request draws again and can succeed, and a rerun behaves identically.
+A streamed answer comes in ``stream_chunks`` pieces ``stream_delay_s`` apart; a client that hangs up
+before the last one is counted in ``stats()["outcomes"]["stream_cut"]``.
 
 It runs as its own process (``python -m tests.fakeopenai``) so that in a benchmark it does not
 share the client's GIL; :class:`FakeOpenAI` starts and stops it and reads its counters::
@@ -53,6 +55,7 @@ class FakeConfig:
     api_key: str = ""                 # when set, other keys get 401 (the message repeats the key, like a careless server)
     stream_chunks: int = 4            # a streamed answer comes in this many content pieces
     stream_delay_s: float = 0.01      # pause between streamed pieces
+    stream_script: tuple = ()         # when set, every streamed answer is exactly these pieces (split points matter)
     hang_s: float = 3600.0            # how long a hang lasts if the client never gives up
     record_bodies: bool = True        # keep request bodies for ``bodies()``
     reply_with: str = ""              # when set, every answer is this text (e.g. markup, to test escaping)
@@ -347,12 +350,20 @@ class FakeServer:
                      b"connection: close\r\n\r\n")
         full = completion_payload(kind, payload, content, self.config)
         text = full["choices"][0].get("text", full["choices"][0].get("message", {}).get("content", ""))
+        pieces = list(self.config.stream_script) or stream_pieces(text, self.config.stream_chunks)
+        text = "".join(pieces)
         base = {"id": full["id"], "object": "chat.completion.chunk", "created": full["created"], "model": full["model"]}
-        for piece in stream_pieces(text, self.config.stream_chunks):
-            delta = {"index": 0, "text": piece} if kind == "completion" else {"index": 0, "delta": {"content": piece}}
-            writer.write(sse_event({**base, "choices": [{**delta, "finish_reason": None}]}))
-            await writer.drain()
-            await asyncio.sleep(self.config.stream_delay_s)
+        try:
+            for piece in pieces:
+                if writer.transport.is_closing():
+                    raise ConnectionResetError("the client closed the stream")
+                delta = {"index": 0, "text": piece} if kind == "completion" else {"index": 0, "delta": {"content": piece}}
+                writer.write(sse_event({**base, "choices": [{**delta, "finish_reason": None}]}))
+                await writer.drain()
+                await asyncio.sleep(self.config.stream_delay_s)
+        except ConnectionError:
+            self.state.outcomes["stream_cut"] += 1  # the client hung up mid-answer (a stop button, a closed tab)
+            raise
         last = {"index": 0, "delta": {}, "finish_reason": full["choices"][0]["finish_reason"]}
         writer.write(sse_event({**base, "choices": [last]}))
         if (payload.get("stream_options") or {}).get("include_usage"):
@@ -385,6 +396,7 @@ def config_from(changes: dict, base: FakeConfig) -> FakeConfig:
     values = {**asdict(base), **changes}
     values["faults"] = tuple(values["faults"])
     values["replies"] = tuple(tuple(pair) for pair in values["replies"])
+    values["stream_script"] = tuple(values["stream_script"])
     bad = set(values["faults"]) - set(FAULT_KINDS)
     if bad:
         raise ValueError(f"unknown faults {sorted(bad)}; choose from {FAULT_KINDS}")

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "webapp.review",
     "webapp.train",
     "webapp.exams",
+    "webapp.chat",
 ]
 
 MIDDLEWARE = [
@@ -119,9 +120,10 @@ CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    # channels-redis blocks up to 5 s per read of a channel; redis-py 8 gives up on any read after 5 s by default,
+    # which would kill every websocket idle for 5 s. Reads may take longer than the blocking wait, not shorter.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                           "KEY_PREFIX": "errata"}}
 else:
@@ -158,6 +160,18 @@ ERRATA_ARTIFACTS_DIR = Path(os.environ.get("ERRATA_ARTIFACTS_DIR") or DATA_DIR /
 ERRATA_WEB_PROCESSES = envint("WEB_PROCESSES", 1, minimum=1)
 # GPUs on the machines that take `gpu` queue jobs: launch checks refuse what they could not run (0 = CPU only).
 ERRATA_TRAIN_CUDA_DEVICES = envint("ERRATA_TRAIN_CUDA_DEVICES", 0, minimum=0)
+
+# --- Chat -------------------------------------------------------------------------------
+ERRATA_CHAT_MAX_MESSAGE_CHARS = envint("ERRATA_CHAT_MAX_MESSAGE_CHARS", 8000, minimum=1)
+# What the assistant sees of a conversation: its last N turns (a turn: a message and the answer to it).
+ERRATA_CHAT_HISTORY_TURNS = envint("ERRATA_CHAT_HISTORY_TURNS", 10, minimum=1)
+# Per user, across every process (through the cache: Redis when REDIS_URL is set): N messages per window.
+ERRATA_CHAT_RATE_LIMIT = envint("ERRATA_CHAT_RATE_LIMIT", 20, minimum=1)
+ERRATA_CHAT_RATE_WINDOW_S = envint("ERRATA_CHAT_RATE_WINDOW_S", 60, minimum=1)
+# "Explain my mistake": how many similar approved past mistakes to cite, and how similar (cosine) they must be.
+ERRATA_CHAT_SIMILAR_TOP_K = envint("ERRATA_CHAT_SIMILAR_TOP_K", 3, minimum=0)
+ERRATA_CHAT_SIMILAR_THRESHOLD = envfloat("ERRATA_CHAT_SIMILAR_THRESHOLD", 0.5)
+ERRATA_CHAT_SIMILAR_POOL = envint("ERRATA_CHAT_SIMILAR_POOL", 2000, minimum=1)  # newest approved mistakes searched
 
 # --- Uploads and imports ----------------------------------------------------------------
 ERRATA_UPLOAD_DIR = DATA_DIR / "uploads"

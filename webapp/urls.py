@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from webapp.chat import api as chat_api
 from webapp.core import views as core_views
 from webapp.datasets import api as datasets_api
 from webapp.endpoints import api as endpoints_api
@@ -33,6 +34,7 @@ router.register("training-sets", train_api.TrainingSetViewSet, basename="trainin
 router.register("train-runs", train_api.TrainRunViewSet, basename="train-run")
 router.register("checkpoints", train_api.CheckpointViewSet, basename="checkpoint")
 router.register("exams", exams_api.ExamViewSet, basename="exam")
+router.register("chat-sessions", chat_api.ChatSessionViewSet, basename="chat-session")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -46,6 +48,7 @@ urlpatterns = [
     path("review/", include("webapp.review.urls")),
     path("train/", include("webapp.train.urls")),
     path("exams/", include("webapp.exams.urls")),
+    path("chat/", include("webapp.chat.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -173,9 +173,14 @@ class ModelClient:
 
     # ------------------------------------------------------------------ streaming
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[str]:
+    async def stream_chat(self, request: ChatRequest, *, usage: RunUsage | None = None) -> AsyncIterator[str]:
         """Text pieces as the server makes them (not cached). Failures before the first piece are
-        retried like ``chat``; then, or after it, a ModelError carries the plain reason."""
+        retried like ``chat``; then, or after it, a ModelError carries the plain reason.
+
+        Closing the generator early (or cancelling the task that reads it) closes the HTTP stream, so the
+        server sees the disconnect and stops generating. ``usage``, when given, also records this one
+        stream (the tokens of one chat answer), beside the client's own running total.
+        """
         stream = _StreamRun(time.perf_counter())
         try:
             async with aclosing(self._stream_with_retries(request, stream)) as pieces:
@@ -185,7 +190,10 @@ class ModelClient:
             stream.error = error.reason
             raise
         finally:
-            self.usage.record(stream.result(request.key, self.endpoint))
+            result = stream.result(request.key, self.endpoint)
+            self.usage.record(result)
+            if usage is not None:
+                usage.record(result)
 
     async def _stream_with_retries(self, request: ChatRequest, stream: "_StreamRun") -> AsyncIterator[str]:
         missing = self.endpoint.missing_key_reason()

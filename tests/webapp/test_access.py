@@ -122,6 +122,17 @@ EXPECTED = {
     "exam-answers": API_EVERYONE,
     "exam-export": API_EVERYONE,
     "exam-compare": {"anonymous": 401, "annotator": 400, "researcher": 400, "admin": 400},  # no ?before=&after= given
+    # Chat: everyone signed in, each on their own conversations (the one in `objects` is the annotator's).
+    "chat:list": PAGE_EVERYONE,
+    "chat:new": POST_ONLY,
+    "chat:explain": PAGE_EVERYONE,
+    "chat:session": {"anonymous": LOGIN, "annotator": 200, "researcher": 404, "admin": 404},
+    "chat-session-list": API_EVERYONE,
+    "chat-session-detail": {"anonymous": 401, "annotator": 200, "researcher": 404, "admin": 404},
+    "chat-session-messages": {"anonymous": 401, "annotator": 200, "researcher": 404, "admin": 404},
+    "chat-session-regenerate": {"anonymous": 401, "annotator": 405, "researcher": 405, "admin": 405},
+    "chat-session-assistants": API_EVERYONE,
+    "chat-session-explain": {"anonymous": 401, "annotator": 405, "researcher": 405, "admin": 405},
 }
 
 
@@ -170,6 +181,7 @@ def objects(researcher, annotator, admin_user):
             "prompt-template-detail": PromptTemplate.objects.first().pk}
     ids |= _train_objects(run)
     ids |= _exam_objects(problem, endpoint)
+    ids |= _chat_objects(annotator, endpoint)
     return ids | {"endpoints:detail": endpoint.pk, "endpoints:edit": endpoint.pk, "endpoints:test": endpoint.pk,
             "endpoint-detail": endpoint.pk, "endpoint-test": endpoint.pk,"dataset-detail": dataset.pk, "datasets:detail": dataset.pk, "problem-detail": problem.pk,
             "datasets:problem": problem.pk, "import-detail": job.pk, "datasets:import-detail": job.pk}
@@ -200,6 +212,14 @@ def _exam_objects(problem, endpoint) -> dict:
     answer = ExamAnswer.objects.create(run=exam, problem=problem, answer="1", correct=True)
     return {"exams:report": exam.pk, "exams:export": exam.pk, "exams:trace": answer.pk, "exam-detail": exam.pk,
             "exam-answers": exam.pk, "exam-export": exam.pk}
+
+
+def _chat_objects(owner, endpoint) -> dict:
+    from webapp.chat.models import ChatSession
+
+    chat = ChatSession.objects.create(owner=owner, endpoint=endpoint, endpoint_name=endpoint.name)
+    return {name: chat.pk for name in ("chat:session", "chat-session-detail", "chat-session-messages",
+                                       "chat-session-regenerate")}
 
 
 def _url(name: str, pattern: URLPattern, objects: dict) -> str:
