@@ -41,11 +41,8 @@ USERS = "bench-chatter-"
 
 def make_conversations(count: int, base_url: str) -> list[tuple[str, int]]:
     """``count`` users, each signed in (a session as the sign-in page makes it) with a new conversation."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
-
     from webapp.accounts.models import User
-    from webapp.accounts.services import user_create
+    from webapp.accounts.services import session_sign_in, user_create
     from webapp.chat.models import ChatSession
     from webapp.endpoints.models import ModelEndpoint
 
@@ -57,12 +54,8 @@ def make_conversations(count: int, base_url: str) -> list[tuple[str, int]]:
     for i in range(count):
         user = User.objects.filter(username=f"{USERS}{i:03d}").first() or user_create(username=f"{USERS}{i:03d}",
                                                                                        role="annotator")
-        session = SessionStore()
-        session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                        HASH_SESSION_KEY: user.get_session_auth_hash()})
-        session.create()
         chat = ChatSession.objects.create(owner=user, endpoint=endpoint, endpoint_name=ENDPOINT)
-        made.append((session.session_key, chat.pk))
+        made.append((session_sign_in(user), chat.pk))
     return made
 
 

@@ -84,24 +84,14 @@ def ensure_feedback() -> int:
 
 def annotators_with_sessions() -> list[tuple]:
     """20 annotators and a fresh signed-in session for each (as the sign-in page would create it)."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
     from webapp.accounts.models import User
-    from webapp.accounts.services import user_create
+    from webapp.accounts.services import session_sign_in, user_create
 
     users = []
     for i in range(ANNOTATORS):
         user = User.objects.filter(username=f"bench-annotator-{i:02d}").first()
         users.append(user or user_create(username=f"bench-annotator-{i:02d}", role="annotator"))
-    sessions = []
-    for user in users:
-        session = SessionStore()
-        session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                        HASH_SESSION_KEY: user.get_session_auth_hash()})
-        session.create()
-        sessions.append((user, session.session_key))
-    return sessions
+    return [(user, session_sign_in(user)) for user in users]
 
 
 def fresh_queue(run_id: int, users: list) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -13,6 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gpu_worker.announce import (
+    ANNOUNCE_INTERVAL_ENV,
+    ANNOUNCE_URL_ENV,
+    AnnounceConfigError,
+    Announcer,
+    announce_settings,
+    local_models_url,
+)
+from gpu_worker.announce import logger as announce_logger
 from gpu_worker.vllm import (
     LORA_RANKS,
     RUNTIME_MAX_LORAS,
@@ -75,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key-env", default=API_KEY_ENV, metavar="NAME",
                        help=f"environment variable whose value, when set, every /v1 request must send as a "
                             f"Bearer token (default: {API_KEY_ENV})")
+    serve.add_argument("--announce-url", metavar="URL",
+                       help=f"announce the served models to Errata's web side (a Celery message on its broker) as "
+                            f"reachable at this public base URL, e.g. http://gpu-1:8001/v1 (default: ${ANNOUNCE_URL_ENV})")
+    serve.add_argument("--announce-interval", type=float, metavar="SECONDS",
+                       help=f"heartbeat: announce again every SECONDS (default: ${ANNOUNCE_INTERVAL_ENV}, else 60)")
     return parser
 
 
@@ -263,22 +278,53 @@ def vllm_executable() -> str:
     return found
 
 
+def checked_announce_settings(args: argparse.Namespace) -> tuple[str, float] | None:
+    """(public base URL, heartbeat seconds) when this server announces itself, else None."""
+    try:
+        return announce_settings(args.announce_url, args.announce_interval)
+    except AnnounceConfigError as error:
+        raise ServeConfigError(str(error)) from None
+
+
+def start_announcer(args: argparse.Namespace, specs: Sequence[ModelSpec], backend: str,
+                    settings: tuple[str, float]) -> Announcer:
+    """The heartbeat thread that tells the web side what this server serves (see gpu_worker/announce.py)."""
+    if not announce_logger.handlers:  # uvicorn and vLLM configure only their own loggers
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        announce_logger.addHandler(handler)
+        announce_logger.setLevel(logging.INFO)
+    if not os.environ.get("REDIS_URL"):
+        announce_logger.warning("announce: no REDIS_URL, so announcing through the local filesystem queue: "
+                                "only a web side on this machine will hear it")
+    base_url, interval_s = settings
+    weights = {spec.name: str(Path(spec.path) / spec.gguf_file) if spec.gguf_file else spec.path for spec in specs}
+    return Announcer(base_url=base_url, interval_s=interval_s, models_url=local_models_url(args.host, args.port),
+                     api_key=api_key(args), api_key_env=args.api_key_env, backend=backend, weights=weights).start()
+
+
 def serve(args: argparse.Namespace) -> int:
     check_numbers(args)
+    announce = checked_announce_settings(args)
     models = plan_models(args)
     backend = choose_backend(args.backend, available=args.backend != "cpu" and vllm_available())
     if backend == "vllm" and len(models) > 1:
         names = ", ".join(model.name for model in models)
         raise ServeConfigError(f"vLLM serves one base model per process; start one `serve` per model ({names})")
     specs = resolve_specs(models)
-    if backend == "vllm":
-        argv, env = vllm_command_for(specs[0], args)
-        return run_forwarding_signals([vllm_executable(), *argv[1:]], env)
-    from gpu_worker.server import run_server
+    announcer = start_announcer(args, specs, backend, announce) if announce else None
+    try:
+        if backend == "vllm":
+            argv, env = vllm_command_for(specs[0], args)
+            return run_forwarding_signals([vllm_executable(), *argv[1:]], env)
+        from gpu_worker.server import run_server
 
-    run_server(specs, host=args.host, port=args.port, max_batch_size=args.max_batch_size, num_threads=args.num_threads,
-               api_key=api_key(args))
-    return 0
+        run_server(specs, host=args.host, port=args.port, max_batch_size=args.max_batch_size,
+                   num_threads=args.num_threads, api_key=api_key(args))
+        return 0
+    finally:
+        if announcer is not None:
+            announcer.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,4 +29,4 @@ children+=($!)
 echo
 echo "Errata is starting on http://$HOST:$PORT/  (sign in with a demo user above; Ctrl-C stops)"
 echo "Logs: var/log/ (model server, workers)."
-"$PY" manage.py serve --host "$HOST" --port "$PORT"  # WEB_PROCESSES=N for more (with REDIS_URL)
+"$PY" manage.py serve --host "$HOST" --port "$PORT" --access-log -  # WEB_PROCESSES=N for more (with REDIS_URL)

@@ -11,7 +11,11 @@ env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest -q -m "not browser" "$@"
 
 echo "== 2/3: PostgreSQL + Redis"
 if bash scripts/services.sh; then
-  DATABASE_URL=$PG_URL REDIS_URL=$REDIS_TEST_URL "$PY" -m pytest -q -m "not browser" tests/webapp "$@"
+  # The long end-to-end tests ran in pass 1; here what differs on PostgreSQL + Redis: every fast test, and the
+  # jobs going through real Celery workers on the Redis broker.
+  DATABASE_URL=$PG_URL REDIS_URL=$REDIS_TEST_URL "$PY" -m pytest -q -m "not browser and not slow" tests/webapp "$@"
+  DATABASE_URL=$PG_URL REDIS_URL=$REDIS_TEST_URL "$PY" -m pytest -q -m "not browser" "$@" \
+    tests/webapp/gather/test_worker.py tests/webapp/gather/test_gpu_queue.py tests/webapp/datasets/test_worker.py
 elif [ "${CI:-}" = "true" ]; then
   echo "CI needs PostgreSQL and Redis and could not start them." >&2
   exit 1

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "webapp.core.middleware.SyncMiddlewareChain",  # last: see its docstring
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -182,6 +183,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # --- Accounts -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The signed-in user comes from the cache between requests (dropped when the user is saved); sessions made
+# by plain ModelBackend (before this setting) still work, uncached.
+AUTHENTICATION_BACKENDS = ["webapp.accounts.backends.CachedModelBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"

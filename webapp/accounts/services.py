@@ -1,9 +1,12 @@
-"""Writes for accounts: creating users with a role, API tokens, the demo users."""
+"""Writes for accounts: creating users with a role, signed-in sessions, API tokens, the demo users."""
 
 from __future__ import annotations
 
 import secrets
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -48,3 +51,15 @@ def demo_users_ensure(*, password: str | None = None) -> list[tuple[str, str, st
         user.save()
         created.append((username, role, password))
     return created
+
+
+def session_sign_in(user: User) -> str:
+    """A new signed-in session for ``user``, as the sign-in page makes one; returns the ``sessionid`` cookie's value.
+
+    For programs that speak to Errata as a user without a password (benchmarks, multi-process tests).
+    """
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+                    HASH_SESSION_KEY: user.get_session_auth_hash()})
+    session.create()
+    return session.session_key

@@ -6,18 +6,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from webapp.datasets.models import Dataset, Problem
+from webapp.core.selectors import current_step, loop_steps
 
 
 @require_http_methods(["GET"])
 def home(request: HttpRequest) -> HttpResponse:
-    steps = [
-        {"name": "Datasets", "count": Dataset.objects.count(), "url": "datasets:list",
-         "hint": "Import a benchmark file, or use the demo set."},
-        {"name": "Problems", "count": Problem.objects.count(), "url": "datasets:list",
-         "hint": "Browse and search what you imported."},
-    ]
-    return render(request, "core/home.html", {"steps": steps})
+    steps = loop_steps(request.user)
+    return render(request, "core/home.html", {"steps": steps, "next_step": current_step(steps)})
 
 
 @login_not_required

@@ -20,8 +20,9 @@ class ModelEndpointSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "base_url", "model_name", "api_key_env", "base_weights", "gguf_file", "adapters",
                   "as_student", "as_teacher", "as_assistant", "roles", "default_params", "max_concurrency",
                   "price_in_per_1k", "price_out_per_1k", "is_active", "created_at", "last_check_at", "last_check_ok",
-                  "last_check_message", "last_check_latency_ms"]
-        read_only_fields = ["created_at", "last_check_at", "last_check_ok", "last_check_message", "last_check_latency_ms"]
+                  "last_check_message", "last_check_latency_ms", "announced_by", "announced_gpus", "last_seen_at"]
+        read_only_fields = ["created_at", "last_check_at", "last_check_ok", "last_check_message", "last_check_latency_ms",
+                            "announced_by", "announced_gpus", "last_seen_at"]
 
     def validate_default_params(self, value):
         try:

@@ -44,6 +44,10 @@ class ModelEndpoint(models.Model):
     last_check_ok = models.BooleanField(null=True)
     last_check_message = models.TextField(blank=True)
     last_check_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Filled by a model server's announcements (gpu_worker/announce.py): where it runs and when it last said so.
+    announced_by = models.CharField(max_length=255, blank=True, help_text="Host of the model server that announced it.")
+    announced_gpus = models.JSONField(default=list, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -58,6 +62,12 @@ class ModelEndpoint(models.Model):
     def roles(self) -> list[str]:
         return [role for role, on in (("student", self.as_student), ("teacher", self.as_teacher),
                                       ("assistant", self.as_assistant)) if on]
+
+    @property
+    def gpu_summary(self) -> str:
+        """The announcing server's GPUs in a few words, e.g. "2 × NVIDIA H100 80GB HBM3"."""
+        names = [gpu.get("name", "?") for gpu in self.announced_gpus if isinstance(gpu, dict)]
+        return ", ".join(f"{names.count(name)} × {name}" for name in dict.fromkeys(names))
 
     def to_config(self) -> EndpointConfig:
         """What the pipeline's model client needs; the key is read from the environment at call time."""

@@ -13,25 +13,19 @@ def main(base_url: str) -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.cached_db import SessionStore
     from django.core.cache import cache
 
-    from webapp.accounts.services import user_create
+    from webapp.accounts.services import session_sign_in, user_create
     from webapp.chat.models import ChatSession
     from webapp.chat.services import rate_limit_keys
     from webapp.endpoints.models import ModelEndpoint
 
     user = user_create(username="two-process-learner", role="annotator")
     cache.delete_many(rate_limit_keys(user.pk))  # Redis outlives the database: no allowance left from an earlier run
-    session = SessionStore()
-    session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                    HASH_SESSION_KEY: user.get_session_auth_hash()})
-    session.create()
     endpoint = ModelEndpoint.objects.create(name="fake assistant", base_url=base_url, model_name="fake-model",
                                             as_assistant=True, max_concurrency=16)
     chat = ChatSession.objects.create(owner=user, endpoint=endpoint, endpoint_name=endpoint.name)
-    print(json.dumps({"cookie": session.session_key, "chat": chat.pk}))
+    print(json.dumps({"cookie": session_sign_in(user), "chat": chat.pk}))
 
 
 if __name__ == "__main__":

@@ -14,67 +14,35 @@ import os
 import subprocess
 import sys
 import urllib.request
-from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser.conftest import _free_port
 from tests.conftest import REPO, stop_process, wait_for
 from tests.fakeopenai import FakeOpenAI
+from tests.services import throwaway_database, unreachable
+from tests.webapp.loop import free_port
 from tests.webapp.chat.conftest import STORY
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-PG_URL = os.environ.get("ERRATA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/errata")
 REDIS_URL = os.environ.get("ERRATA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RATE_LIMIT = 6
-
-
-def _admin_connection():
-    import psycopg
-
-    server = urlparse(PG_URL)
-    return psycopg.connect(host=server.hostname, port=server.port or 5432, user=server.username or "postgres",
-                           password=server.password or None, dbname="postgres", autocommit=True, connect_timeout=3)
-
-
-def _reachable() -> str:
-    """Why the services cannot be used here ("" when they can)."""
-    try:
-        _admin_connection().close()
-    except Exception as error:
-        return f"PostgreSQL at {urlparse(PG_URL).netloc} is not reachable ({error.__class__.__name__})"
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as error:
-        return f"Redis at {REDIS_URL} is not reachable ({error.__class__.__name__})"
-    return ""
 
 
 @pytest.fixture(scope="module")
 def services_env():
     """A fresh migrated database and the Redis URL, as the environment of a web process."""
-    reason = _reachable()
+    reason = unreachable(REDIS_URL)
     if reason:
         pytest.skip(f"needs PostgreSQL and Redis: {reason}")
-    name = f"errata_chat_processes_{os.getpid()}"
-    server = urlparse(PG_URL)
-    with _admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    env = dict(os.environ, DATABASE_URL=server._replace(path=f"/{name}").geturl(), REDIS_URL=REDIS_URL,
-               ALLOWED_HOSTS="127.0.0.1", DEBUG="0", LOG_LEVEL="WARNING", ERRATA_CHAT_RATE_LIMIT=str(RATE_LIMIT))
-    try:
+    with throwaway_database(f"errata_chat_processes_{os.getpid()}") as database_url:
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=REDIS_URL, ALLOWED_HOSTS="127.0.0.1", DEBUG="0",
+                   LOG_LEVEL="WARNING", ERRATA_CHAT_RATE_LIMIT=str(RATE_LIMIT))
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
         yield env
-    finally:
-        with _admin_connection() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_daphne(env: dict, log_path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                     "webapp.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

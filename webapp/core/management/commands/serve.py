@@ -3,6 +3,8 @@
 Python runs one request at a time per process (the GIL); a second process lets a second core work. The
 parent opens the socket and hands its file descriptor to each daphne (``--fd``); the kernel spreads the
 connections. Several processes need channels-redis (REDIS_URL) for group messages between them.
+daphne's access log (a line per request, written by the process that serves it) is off unless
+``--access-log`` names a file or ``-`` (standard output): behind a reverse proxy, the proxy keeps it.
 """
 
 import signal
@@ -22,15 +24,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--processes", type=int, default=settings.ERRATA_WEB_PROCESSES)
+        parser.add_argument("--access-log", default="", help="a file for daphne's access log, or - for stdout")
 
-    def handle(self, *args, host, port, processes, **options):
+    def handle(self, *args, host, port, processes, access_log, **options):
         if processes < 1:
             raise CommandError("--processes: at least 1")
         if processes > 1 and "InMemory" in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
             self.stderr.write("Several processes share no in-memory channel layer: set REDIS_URL for websocket groups.")
         listener = socket.create_server((host, port), backlog=2048)
         listener.set_inheritable(True)
-        argv = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "webapp.asgi:application"]
+        argv = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "--verbosity", "0"]
+        argv += ["--access-log", access_log] if access_log else []
+        argv.append("webapp.asgi:application")
         children = [subprocess.Popen(argv, pass_fds=[listener.fileno()]) for _ in range(processes)]
         self.stdout.write(f"Serving on http://{host}:{port}/ with {processes} daphne process(es).")
         stopping = []

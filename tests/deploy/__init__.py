@@ -1,0 +1,1 @@
+"""Errata deployed as separate processes: web, default and gpu workers, a model server, on PostgreSQL and Redis."""
