@@ -7,7 +7,8 @@ keeps its own max_tokens, stop strings, temperature, top_p and seed. Results and
 back to asyncio callers through ``loop.call_soon_threadsafe``.
 
 LoRA adapters can be loaded and unloaded while serving: the change is queued to the worker, which
-makes it between decoding steps (never during a forward pass), and the caller awaits a future.
+makes it between decoding steps (never during a forward pass; see ``gpu_worker.adapter_changes``), and the
+caller awaits a future.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import hashlib
 import queue
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from gpu_worker.batching import Row, Scheduler
+from gpu_worker.adapter_changes import AdapterChange, AdapterScheduler
+from gpu_worker.batching import Row
+from gpu_worker.errors import AdapterNotFoundError, EngineClosedError, InvalidRequestError, UnknownModelError
 from gpu_worker.generation import TextTracker
 from gpu_worker.loading import LoadedModel, is_adapter_folder, load_model
 
@@ -70,22 +72,6 @@ class Generated:
     finish_reason: str  # "stop" (EOS or a stop string) or "length" (max_tokens or the context ran out)
     prompt_tokens: int
     completion_tokens: int
-
-
-class UnknownModelError(LookupError):
-    """No served model or adapter has that name."""
-
-
-class InvalidRequestError(ValueError):
-    """The request cannot be served as asked (bad settings, prompt too long for the context)."""
-
-
-class EngineClosedError(RuntimeError):
-    """The engine was closed before the request finished."""
-
-
-class AdapterNotFoundError(LookupError):
-    """No adapter where a load points, or no loaded adapter of the name an unload gives (vLLM answers 404)."""
 
 
 class _Route(NamedTuple):
@@ -189,7 +175,7 @@ class Engine:
             torch.set_num_threads(num_threads)
         self._models: dict[str, LoadedModel] = {spec.name: load_model(spec, device=device) for spec in self.specs}
         self._closed = False
-        self._scheduler = _AdapterScheduler(
+        self._scheduler = AdapterScheduler(
             self._models, max_batch_size=max_batch_size, batch_window_s=batch_window_ms / 1000, num_threads=num_threads
         )
 
@@ -300,7 +286,7 @@ class Engine:
     async def _change_adapters(self, adapter_name: str, step: Callable[[], bool]) -> None:
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        await asyncio.wrap_future(self._scheduler.change(_AdapterChange(adapter_name, step)))
+        await asyncio.wrap_future(self._scheduler.change(AdapterChange(adapter_name, step)))
 
     # ---- generation
 
@@ -422,100 +408,3 @@ def _routes(specs: Sequence[ModelSpec]) -> dict[str, _Route]:
                 raise ValueError(f"model name {name!r} is served twice")
             routes[name] = route
     return routes
-
-
-@dataclass(eq=False)
-class _AdapterChange:
-    """A load or unload for the worker: ``step()`` runs between decoding steps until it returns True."""
-
-    adapter: str
-    step: Callable[[], bool]
-    future: Future = field(default_factory=Future)
-
-
-class _AdapterScheduler(Scheduler):
-    """The batching worker, which also loads and unloads adapters between decoding steps.
-
-    Changes run in the order they arrive; one waits while an earlier change to the same adapter
-    name is unfinished (an unload waiting for its rows), so "unload, then load again" holds.
-    """
-
-    _WAKE_UP: list = []  # put on the row queue so an idle worker looks at its changes
-
-    def __init__(self, *args, **kwargs):
-        self._inbox: queue.SimpleQueue[_AdapterChange] = queue.SimpleQueue()
-        self._changes: list[_AdapterChange] = []  # the worker thread's own
-        super().__init__(*args, **kwargs)
-
-    def change(self, change: _AdapterChange) -> Future:
-        """Queue ``change`` (any thread); its future ends when the worker has made it, or failed to."""
-        self._inbox.put(change)
-        self._queue.put(self._WAKE_UP)
-        if self._closing is not None:  # the worker may be gone already: nobody else would answer
-            _fail_changes(_drain(self._inbox), self._closing)
-        return change.future
-
-    def has_rows(self, key: tuple) -> bool:
-        """Whether rows for (base, adapter) are decoding or waiting (worker thread)."""
-        batch = self._batches.get(key)
-        return bool(batch and batch.rows) or bool(self._pending.get(key))
-
-    def _collect(self) -> bool:
-        # Before waiting for rows: an unload whose last row just finished completes now. Rows routed to
-        # an adapter just before its unload completed are refused when taken (``_take``).
-        self._apply_changes()
-        return super()._collect()
-
-    def _take(self, rows: list[Row] | None) -> bool:
-        if rows is self._WAKE_UP:
-            return True
-        if rows:
-            base, adapter = rows[0].request.key
-            if adapter is not None and adapter not in self._models[base].adapters:
-                # Routed just before an unload finished: refuse as if the request had come after it.
-                rows[0].request.on_error(UnknownModelError(f"The model `{adapter}` does not exist."))
-                return True
-        return super()._take(rows)
-
-    def _apply_changes(self) -> None:
-        self._changes += _drain(self._inbox)
-        waiting, blocked = [], set()
-        for change in self._changes:
-            if change.adapter in blocked or not self._advance(change):
-                blocked.add(change.adapter)
-                waiting.append(change)
-        self._changes = waiting
-
-    def _advance(self, change: _AdapterChange) -> bool:
-        """One go at ``change``; True once it is over (made, failed or cancelled before it started)."""
-        if not change.future.running() and not change.future.set_running_or_notify_cancel():
-            return True
-        try:
-            if not change.step():
-                return False
-        except Exception as error:
-            change.future.set_exception(error)
-        else:
-            change.future.set_result(None)
-        return True
-
-    def _fail_all(self, error: BaseException) -> None:
-        super()._fail_all(error)
-        changes, self._changes = self._changes + _drain(self._inbox), []
-        _fail_changes(changes, error)
-
-
-def _fail_changes(changes: list[_AdapterChange], error: BaseException) -> None:
-    """End each change with ``error`` (each is in one list only: taken from the inbox by one thread)."""
-    for change in changes:
-        if change.future.running() or change.future.set_running_or_notify_cancel():
-            change.future.set_exception(error)
-
-
-def _drain(inbox: queue.SimpleQueue) -> list:
-    items = []
-    while True:
-        try:
-            items.append(inbox.get_nowait())
-        except queue.Empty:
-            return items

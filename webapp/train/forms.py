@@ -79,6 +79,6 @@ class TrainLaunchForm(forms.Form):
             config["loss_weights"] = {"feedback": data["fair_alpha"], "rationale": 1 - data["fair_alpha"]}
         if data.get("merge"):
             config["merge"] = True
-        if data["training_set"].is_preference:
-            config["objective"] = "dpo"
+        if data["training_set"].is_preference:  # preference pairs: whatever the preset trains, this is DPO
+            config["objective"] = config["target"] = "dpo"
         return config

@@ -151,3 +151,14 @@ def test_the_train_command_launches_from_a_json_file(db, queue, tiny_base, tmp_p
     config.write_text(json.dumps({"training_set": 1, "bogus": True}))
     with pytest.raises(CommandError, match="unknown keys"):
         call_command("train", str(config))
+
+
+def test_a_preference_set_launches_as_a_dpo_run_from_the_form(researcher_client, queue, tiny_base):
+    from webapp.train.sets import training_set_from_queue
+
+    built = training_set_from_queue(name="pairs", target="dpo", queue=queue)
+    response = researcher_client.post(reverse("train:new"), {
+        "training_set": built.pk, "base": tiny_base.pk, "preset": "cpu-lora-tiny", "max_steps": 3})
+    run = Run.objects.get(kind="train")
+    assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
+    assert (run.config["train"]["objective"], run.config["train"]["target"]) == ("dpo", "dpo")
