@@ -85,30 +85,33 @@ class Researcher:
     """A signed-in browser session against the web process: the login form, then pages and the API with CSRF."""
 
     def __init__(self, base: str):
-        import httpx
+        import requests
 
-        self.http = httpx.Client(base_url=base, timeout=30)
+        self.base, self.http = base, requests.Session()
 
     def sign_in(self) -> None:
-        page = self.http.get("/accounts/login/")
-        response = self.http.post("/accounts/login/", data={
-            "username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": csrf_field(page.text)})
+        page = self.http.get(f"{self.base}/accounts/login/", timeout=30)
+        response = self.http.post(f"{self.base}/accounts/login/", data={
+            "username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": csrf_field(page.text)},
+            allow_redirects=False, timeout=30)
         assert response.status_code == 302, response.text[-2000:]
 
     def get(self, path: str):
-        response = self.http.get(path)
+        response = self.http.get(f"{self.base}{path}", timeout=30)
         assert response.status_code == 200, (path, response.text[-2000:])
         return response.json()
 
     def post(self, path: str, body: dict | None = None):
-        return self.http.post(path, json=body, headers={"X-CSRFToken": self.http.cookies["csrftoken"]})
+        return self.http.post(f"{self.base}{path}", json=body, headers={"X-CSRFToken": self.http.cookies["csrftoken"]},
+                              allow_redirects=False, timeout=30)
 
     def upload_training_set(self, name: str, lines: list[dict]) -> None:
-        form = self.http.get("/train/sets/new/")
+        form = self.http.get(f"{self.base}/train/sets/new/", timeout=30)
         jsonl = "".join(json.dumps(line) + "\n" for line in lines)
-        response = self.http.post("/train/sets/new/", data={
+        response = self.http.post(f"{self.base}/train/sets/new/", data={
             "csrfmiddlewaretoken": csrf_field(form.text), "name": name, "source": "file", "validation_share": "0",
-            "seed": "0"}, files={"file": ("pairs.jsonl", jsonl.encode(), "application/jsonl")})
+            "seed": "0"}, files={"file": ("pairs.jsonl", jsonl.encode(), "application/jsonl")},
+            allow_redirects=False, timeout=30)
         assert response.status_code == 302, response.text[-3000:]
 
 
@@ -131,16 +134,16 @@ def test_a_training_run_crosses_web_gpu_worker_default_worker_and_an_announced_m
 
     model_dir = build_tiny_model(tmp_path / "tiny")
     web_port, model_port = free_port(), free_port()
+    researcher = Researcher(f"http://127.0.0.1:{web_port}")  # before the processes: nothing to leave running
     processes = start_processes(deploy_env, tmp_path, model_dir, web_port, model_port)
-    researcher = Researcher(f"http://127.0.0.1:{web_port}")
     try:
 
         def web_answers():
-            import httpx
+            import requests
 
             try:
-                return researcher.http.get("/health/").status_code == 200
-            except httpx.TransportError:
+                return researcher.http.get(f"{researcher.base}/health/", timeout=5).status_code == 200
+            except requests.ConnectionError:
                 return processes["web"].poll() is not None  # stop waiting; sign_in says it is gone
 
         wait_for(web_answers, timeout=60, what="the web process")
