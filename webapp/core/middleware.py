@@ -3,8 +3,8 @@
 Under ASGI, Django runs async-capable middleware (most of Django's own) in async mode, where each
 ``process_request`` / ``process_response`` is sent to a thread and back; WhiteNoise is sync-only, so the
 chain also switches modes in the middle. A sync-only middleware at the bottom makes Django run every
-middleware above it synchronously in one thread: on the review path that measured about a fifth more
-requests per second from one web process. It must stay last in MIDDLEWARE.
+middleware above it synchronously in one thread (one client reviewing alone: 24-26 ms a next + decide pair
+before, 20-21 ms after, together with the cached user). It must stay last in MIDDLEWARE.
 """
 
 
