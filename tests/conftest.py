@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import signal
 import subprocess
 import sys
@@ -66,6 +67,13 @@ def _database_url_for_subprocess() -> str:
         return f"sqlite:///{settings['NAME']}"
     host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
     return f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{host}:{port}/{settings['NAME']}"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -13,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, _database_url_for_subprocess, wait_for
+from tests.conftest import REPO, _database_url_for_subprocess, free_port, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -43,7 +36,7 @@ def collected_static():
 @pytest.fixture
 def live_errata(transactional_db, celery_worker_process, collected_static):
     """Errata under daphne (the real ASGI server) on a free port, sharing this test's database."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DATABASE_URL=_database_url_for_subprocess(), ALLOWED_HOSTS="127.0.0.1,localhost")
     server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "webapp.asgi:application"],
                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -29,10 +29,10 @@ import pytest
 
 from tests.browser.test_import_flow import sign_in
 from tests.browser.test_review_flow import shown_review, type_in_the_editor, wait_until_ready
-from tests.conftest import PASSWORD, start_gpu_worker, stop_process, wait_for
+from tests.conftest import PASSWORD, free_port, start_gpu_worker, stop_process, wait_for
 from tests.fakeopenai import FakeOpenAI
 from tests.webapp.exams.test_end_to_end import mcnemar_exact
-from tests.webapp.loop import free_port, purge_queues, start_model_server
+from tests.webapp.loop import purge_queues, start_model_server
 from webapp.chat.models import ChatMessage
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
 from webapp.exams.models import ExamAnswer

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, stop_process, wait_for
+from tests.conftest import REPO, free_port, stop_process, wait_for
 from tests.services import throwaway_database, unreachable
-from tests.webapp.loop import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 REDIS_URL = os.environ.get("ERRATA_TEST_DEPLOY_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from gpu_worker.announce import (
     served_models,
 )
 from gpu_worker.cli import build_parser, main
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, free_port, wait_for
 from tests.gpu_worker.conftest import TINY
 
 NVIDIA_SMI = """\
@@ -188,12 +187,6 @@ def test_the_thread_announces_at_start_and_again_on_every_heartbeat(tiny_server)
 
 
 # --- Real `serve` processes ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_serve(model_dir: Path, port: int, log_path: Path, **env: str | None) -> subprocess.Popen:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,8 @@ from gpu_worker.cli import (
     split_adapter_arg,
     vllm_argv_for,
 )
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -193,12 +194,6 @@ def healthy(port: int) -> bool:
             return response.status == 200
     except OSError:  # refused while starting, or an HTTP error status
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from gpu_worker.vllm import (
     vllm_serve_argv,
     vllm_serve_command,
 )
+
+from tests.conftest import free_port
 
 needs_vllm = pytest.mark.skipif(not vllm_available(), reason="needs vLLM and a CUDA GPU")
 
@@ -170,12 +171,6 @@ def healthy(port: int) -> bool:
             return response.status == 200
     except OSError:  # refused while starting, or an HTTP error status
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -12,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import REPO, start_celery_worker, start_gpu_worker, stop_process, wait_for
+from tests.conftest import REPO, free_port, start_celery_worker, start_gpu_worker, stop_process, wait_for
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
 from webapp.runs.models import Run
 from webapp.train.models import Checkpoint
@@ -22,12 +21,6 @@ WORDS = ["apple", "river", "stone", "cloud", "tiger", "maple", "ocean", "piano",
          "grape", "honey", "ivory", "jelly", "koala", "lunar", "mango", "noble", "olive", "pearl", "quilt", "robin",
          "sugar", "tulip", "umber", "vivid", "waltz", "yacht"]
 
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_model_server(model_dir: Path | None, port: int, log_path: Path) -> subprocess.Popen:

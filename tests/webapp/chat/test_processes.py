@@ -17,10 +17,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REPO, stop_process, wait_for
+from tests.conftest import REPO, free_port, stop_process, wait_for
 from tests.fakeopenai import FakeOpenAI
 from tests.services import throwaway_database, unreachable
-from tests.webapp.loop import free_port
 from tests.webapp.chat.conftest import STORY
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
