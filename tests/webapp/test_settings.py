@@ -14,7 +14,10 @@ from tests.conftest import REPO
 def start_django(**env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
     clean.update(env)
-    code = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL.split(':')[0], settings.CHANNEL_LAYERS['default']['BACKEND'])"
+    code = ("import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL.split(':')[0], "
+            "settings.CHANNEL_LAYERS['default']['BACKEND'], "
+            "settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))")
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60)
 
 
@@ -36,10 +39,16 @@ def test_a_bad_value_fails_at_start_with_a_clear_message(env, message):
 def test_embedded_defaults_without_urls():
     result = start_django(DEBUG="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem", "channels.layers.InMemoryChannelLayer"]
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem", "channels.layers.InMemoryChannelLayer", "None"]
 
 
 def test_urls_switch_to_postgresql_and_redis():
     result = start_django(DEBUG="1", DATABASE_URL="postgres://u@db.example:5432/errata", REDIS_URL="redis://cache:6379/0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.postgresql", "redis", "channels_redis.core.RedisChannelLayer"]
+    assert result.stdout.split() == ["django.db.backends.postgresql", "redis", "channels_redis.core.RedisChannelLayer", "2"]
+
+
+def test_prepared_statements_can_be_turned_off_for_pgbouncer():
+    result = start_django(DEBUG="1", DATABASE_URL="postgres://u@db.example:5432/errata", DB_PREPARED_STATEMENTS="0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "None"

@@ -40,7 +40,3 @@ def test_a_deactivated_user_is_signed_out_on_the_next_request(client, researcher
 def test_sessions_of_plain_model_backend_still_sign_in(client, researcher):
     client.force_login(researcher, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/api/datasets/").status_code == 200
-
-
-def test_the_sync_chain_stays_the_last_middleware():
-    assert settings.MIDDLEWARE[-1] == "webapp.core.middleware.SyncMiddlewareChain"
