@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from pipeline.benchmarks import FORMATS
 from pipeline.splits import SPLIT_RULES
+from webapp.core.uploads import validate_upload_size
 from webapp.datasets import selectors
 from webapp.datasets.models import Dataset, DatasetImport, Problem
 from webapp.datasets.services import ImportOptions, ImportRejected, dataset_import_create
@@ -46,7 +47,7 @@ class ImportSerializer(serializers.ModelSerializer):
 
 
 class ImportCreateSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    files = serializers.ListField(child=serializers.FileField(validators=[validate_upload_size]), allow_empty=False)
     format = serializers.ChoiceField(choices=[""] + sorted(FORMATS), required=False, default="")
     dataset_name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
     split_rule = serializers.ChoiceField(choices=SPLIT_RULES, default="auto")

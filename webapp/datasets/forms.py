@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 
 from pipeline.benchmarks import FORMATS
 from pipeline.splits import SPLIT_RULES
+from webapp.core.uploads import validate_upload_size
 from webapp.datasets.services import ImportOptions
 
 SPLIT_LABELS = {
@@ -36,10 +36,8 @@ class MultipleFileField(forms.FileField):
             files = [single(item, initial) for item in data]
         else:
             files = [single(data, initial)]
-        limit = settings.ERRATA_MAX_UPLOAD_MB * 1024 * 1024
         for upload in files:
-            if upload.size > limit:
-                raise forms.ValidationError(f"{upload.name} is larger than {settings.ERRATA_MAX_UPLOAD_MB} MB")
+            validate_upload_size(upload)
         return files
 
 

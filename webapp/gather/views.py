@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from webapp.accounts.permissions import researcher_required
+from webapp.core.uploads import validate_upload_size
 from webapp.datasets.models import Dataset
 from webapp.endpoints.models import ModelEndpoint
 from webapp.gather.forms import GUIDANCE_CHOICES, GatherForm
@@ -59,7 +60,7 @@ def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 class SeedImportForm(forms.Form):
-    file = forms.FileField(help_text="SALAM status.json or collections, FAIR *_round0.json, GSI results.")
+    file = forms.FileField(validators=[validate_upload_size], help_text="SALAM status.json or collections, FAIR *_round0.json, GSI results.")
     format = forms.ChoiceField(required=False, choices=[("", "Detect from the content")] +
                                [(name, f"{name} — {fmt.description}") for name, fmt in SEED_FORMATS.items()])
     dataset_name = forms.CharField(required=False, max_length=200)

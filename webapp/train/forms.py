@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from pipeline.training.config import PRESETS
+from webapp.core.uploads import validate_upload_size
 from webapp.endpoints.models import EndpointKind, ModelEndpoint
 from webapp.review.models import ReviewQueue
 from webapp.review.selectors import APPROVAL_RULES
@@ -24,7 +25,7 @@ class TrainingSetForm(forms.Form):
     rule = forms.ChoiceField(choices=[(r, r) for r in APPROVAL_RULES], initial="majority", required=False,
                              help_text="majority: more approvals than rejections; any: at least one approval.")
     gather_run = forms.ModelChoiceField(Run.objects.filter(kind=RunKind.GATHER), required=False)
-    file = forms.FileField(required=False)
+    file = forms.FileField(required=False, validators=[validate_upload_size])
     cot_ratio = forms.FloatField(min_value=0, max_value=10, initial=0.0, required=False,
                                  help_text="LEMA: chain-of-thought examples per correction (train problems with a gold rationale).")
     validation_share = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
