@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
 
 from pipeline.seeds import SEED_FORMATS, SeedBundle, read_seed_file, write_seed_file
+from webapp.core.uploads import upload_on_disk
 from webapp.datasets.models import Problem
 from webapp.datasets.services import problems_add
 from webapp.gather.models import Attempt
@@ -26,13 +28,35 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class SeedUploaded(NamedTuple):
+    run: Run
+    already: bool  # imported before: nothing added
+
+
+def seed_import_upload(*, upload, **options) -> SeedUploaded:
+    """An uploaded file (the page's or the API's) imported as ``seed_import`` imports a file on disk; raises
+    DatasetFormatError or SeedImportError for a bad file, adding nothing."""
+    with upload_on_disk(upload) as path:
+        already = imported_seed_run(path) is not None
+        return SeedUploaded(seed_import(path=path, **options), already)
+
+
+def imported_seed_run(path: str | Path) -> Run | None:
+    """The gather run an earlier import of this exact file made, if any."""
+    return _earlier_run(_sha256(Path(path)))
+
+
+def _earlier_run(digest: str) -> Run | None:
+    return Run.objects.filter(kind=RunKind.GATHER, config__imported__sha256=digest).first()
+
+
 def seed_import(*, path: Path, format: str | None = None, dataset_name: str = "", model_name: str = "",
                 split: str = "train", user=None) -> Run:
     """The file's problems join a dataset and its answers become a finished gather run, labelled as the seed
     labelled them. Importing the same file again returns the run made the first time."""
     path = Path(path)
     digest = _sha256(path)
-    earlier = Run.objects.filter(kind=RunKind.GATHER, config__imported__sha256=digest).first()
+    earlier = _earlier_run(digest)
     if earlier is not None:
         return earlier
     bundle = read_seed_file(path, format)

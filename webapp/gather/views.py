@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from django import forms
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +20,7 @@ from webapp.gather.forms import GUIDANCE_CHOICES, GatherForm
 from webapp.gather.models import Attempt
 from pipeline.benchmarks.records import DatasetFormatError
 from pipeline.seeds import SEED_FORMATS
-from webapp.gather.seeds import SeedImportError, seed_export, seed_import
+from webapp.gather.seeds import SeedImportError, seed_export, seed_import_upload
 from webapp.gather.selectors import AttemptFilter, attempt_search
 from webapp.gather.services import GatherLaunchError, gather_launch
 from webapp.runs.models import Run, RunKind
@@ -72,19 +73,16 @@ class SeedImportForm(forms.Form):
 def seed_import_view(request: HttpRequest) -> HttpResponse:
     form = SeedImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        with tempfile.TemporaryDirectory() as folder:
-            upload = form.cleaned_data["file"]
-            path = Path(folder) / Path(upload.name).name  # SALAM collections are told apart by their name
-            with path.open("wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
-            try:
-                run = seed_import(path=path, format=form.cleaned_data["format"] or None, user=request.user,
-                                  dataset_name=form.cleaned_data["dataset_name"], model_name=form.cleaned_data["model_name"])
-            except (DatasetFormatError, SeedImportError) as error:
-                form.add_error("file", f"Nothing was imported: {error}")
-            else:
-                return redirect(run)
+        try:
+            imported = seed_import_upload(upload=form.cleaned_data["file"], format=form.cleaned_data["format"] or None,
+                                          user=request.user, dataset_name=form.cleaned_data["dataset_name"],
+                                          model_name=form.cleaned_data["model_name"])
+        except (DatasetFormatError, SeedImportError) as error:
+            form.add_error("file", f"Nothing was imported: {error}")
+        else:
+            if imported.already:
+                messages.info(request, "This file was imported before: nothing added.")
+            return redirect(imported.run)
     return render(request, "gather/import_seed.html", {"form": form}, status=400 if form.errors else 200)
 
 

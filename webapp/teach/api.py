@@ -1,16 +1,20 @@
-"""REST API for teach: launch or estimate a teacher run, browse feedback, read and version prompt templates."""
+"""REST API for teach: launch or estimate a teacher run, import released feedback, browse feedback, read and version
+prompt templates."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from pipeline.teach_config import parse_teach_config
 from pipeline.teaching import TemplateError
+from webapp.core.uploads import validate_upload_size
 from webapp.runs.api import RunSerializer
 from webapp.runs.models import Run, RunKind
+from webapp.teach.imports import FORMATS as FEEDBACK_FORMATS
+from webapp.teach.imports import IMPORT_ERRORS, feedback_import_upload
 from webapp.teach.models import Feedback, PromptTemplate
 from webapp.teach.selectors import feedback_search
 from webapp.teach.services import TeachLaunchError, teach_estimate, teach_launch
@@ -21,6 +25,21 @@ class TeachLaunchSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
     config = serializers.JSONField(help_text="method, teacher_endpoint_ids, gather_run_id | attempt_ids | dataset_id+split, "
                                              "samples, decoding, budget_usd, hint_answer, use_cache, template_versions")
+
+
+class FeedbackImportSerializer(serializers.Serializer):
+    file = serializers.FileField(validators=[validate_upload_size],
+                                 help_text="SALAM finetune data, or a FAIR *_feedback_round0.json / *_rationale_round0.json")
+    format = serializers.ChoiceField(choices=[""] + list(FEEDBACK_FORMATS), required=False, default="",
+                                     help_text="Empty: detected from the content")
+    teacher_name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
+                                         help_text="SALAM's teacher (default gpt-4); FAIR files name theirs")
+
+
+class FeedbackImportedSerializer(serializers.Serializer):
+    run = RunSerializer()
+    already = serializers.BooleanField(help_text="Imported before: nothing added")
+    report = serializers.ListField(child=serializers.CharField(), help_text="What the import did, in sentences")
 
 
 class FeedbackSerializer(serializers.ModelSerializer):
@@ -52,6 +71,22 @@ class TeachRunViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet):
         except TeachLaunchError as error:
             return Response({"config": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request={"multipart/form-data": FeedbackImportSerializer},
+                   responses={201: FeedbackImportedSerializer, 200: FeedbackImportedSerializer, 400: OpenApiResponse()})
+    @action(detail=False, methods=["post"], url_path="import", serializer_class=FeedbackImportSerializer)
+    def import_file(self, request):
+        """Import the papers' released feedback as a finished teacher run (200 when the file was imported before)."""
+        payload = FeedbackImportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            imported = feedback_import_upload(user=request.user, upload=payload.validated_data["file"],
+                                              format=payload.validated_data["format"] or None,
+                                              teacher_name=payload.validated_data["teacher_name"])
+        except IMPORT_ERRORS as error:
+            return Response({"file": [f"Nothing was imported: {error}"]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(FeedbackImportedSerializer(imported._asdict()).data,
+                        status=status.HTTP_200_OK if imported.already else status.HTTP_201_CREATED)
 
     @extend_schema(request=TeachLaunchSerializer, responses={200: dict})
     @action(detail=False, methods=["post"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django import forms
 
 from pipeline.teaching import METHODS
+from webapp.core.uploads import validate_upload_size
 from webapp.datasets.models import Dataset
 from webapp.endpoints.models import ModelEndpoint
 from webapp.runs.models import Run, RunKind
+from webapp.teach.imports import FORMATS as FEEDBACK_FORMATS
 from webapp.teach.models import Method
 
 
@@ -73,3 +75,12 @@ class TemplateForm(forms.Form):
     system = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     user = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), help_text="Placeholders in {braces}; literal braces as {{ }}.")
     note = forms.CharField(required=False, max_length=300, help_text="What this version changes.")
+
+
+class FeedbackImportForm(forms.Form):
+    file = forms.FileField(validators=[validate_upload_size],
+                           help_text="SALAM finetune data, or a FAIR *_feedback_round0.json / *_rationale_round0.json.")
+    format = forms.ChoiceField(required=False, choices=[("", "Detect from the content")] +
+                               [(name, f"{name} — {description}") for name, description in FEEDBACK_FORMATS.items()])
+    teacher_name = forms.CharField(required=False, max_length=200,
+                                   help_text="SALAM's teacher, recorded as imported:NAME (default gpt-4). FAIR files name theirs.")

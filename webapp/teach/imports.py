@@ -33,9 +33,10 @@ from pipeline.seeds.detect import detect_seed_format
 from pipeline.seeds.records import record_list
 from pipeline.seeds.salam_finetune import FILE_TYPE, FinetuneInstance, instance_records, read_salam_finetune
 from webapp.datasets.models import Problem
-from webapp.datasets.services import problems_add
+from webapp.core.uploads import upload_on_disk
+from webapp.datasets.services import ImportRejected, problems_add
 from webapp.gather.models import Attempt
-from webapp.gather.seeds import ANSWER_FORMATS, seed_import
+from webapp.gather.seeds import ANSWER_FORMATS, SeedImportError, seed_import
 from webapp.runs.models import Run, RunEvent, RunKind, RunStatus
 from webapp.runs.services import run_log
 from webapp.teach.methods import per_teacher_counts
@@ -55,6 +56,10 @@ FAIR_RULE_COUNTS = ("fair_rule_agrees", "fair_rule_differs")
 
 class FeedbackImportError(ValueError):
     """A feedback import that cannot start (an unknown format, an option the format does not take)."""
+
+
+# What an import of a bad file raises; nothing is added then, and the message says what is wrong where.
+IMPORT_ERRORS = (DatasetFormatError, FeedbackImportError, SeedImportError, ImportRejected)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,38 @@ def feedback_import(*, path: str | Path, format: str | None = None, user=None, t
     if teacher_name:
         raise FeedbackImportError(f"a {format} file names its own teachers; leave the teacher name out")
     return _import_fair(path, imported, user)
+
+
+class FeedbackUploaded(NamedTuple):
+    run: Run
+    already: bool  # imported before: nothing added
+    report: list[str]  # feedback_import_report's sentences
+
+
+def feedback_import_upload(*, upload, format: str | None = None, user=None, teacher_name: str = "") -> FeedbackUploaded:
+    """An uploaded file (the page's or the API's) imported as ``feedback_import`` imports a file on disk; raises
+    what it raises (IMPORT_ERRORS)."""
+    with upload_on_disk(upload) as path:
+        already = imported_feedback_run(path) is not None
+        run = feedback_import(path=path, format=format, user=user, teacher_name=teacher_name)
+        return FeedbackUploaded(run, already, feedback_import_report(run, file_name=path.name, already=already))
+
+
+def feedback_import_report(run: Run, *, file_name: str, already: bool) -> list[str]:
+    """What importing ``file_name`` did, in sentences for the person importing; the last one holds the counts."""
+    lines = []
+    if already:
+        lines.append(f"Already imported as run #{run.pk} {run.name!r}; nothing added.")
+    elif any(joined["file"] == file_name for joined in run.config.get("merged", {}).values()):
+        lines.append(f"{file_name} is about the same wrong answers as {run.config['imported']['file']}: "
+                     f"it joined run #{run.pk}, each teacher's feedback and rationale together.")
+    counts = run.counts
+    teachers = ", ".join(f"{name} {row['total']}" for name, row in sorted(counts["per_teacher"].items()))
+    line = f"Run #{run.pk} {run.name!r}: {counts['feedback']} feedback ({teachers}); {counts['parse_failures']} parse failures"
+    if "fair_rule_agrees" in counts:
+        line += (f"; {counts['peer_accepted']} rationales accepted by peer review, FAIR's rule agreeing on "
+                 f"{counts['fair_rule_agrees']} of {counts['fair_rule_agrees'] + counts['fair_rule_differs']}")
+    return lines + [line + "."]
 
 
 def detect_feedback_format(path: Path) -> str:

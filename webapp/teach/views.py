@@ -11,7 +11,8 @@ from django.views.decorators.http import require_http_methods
 from pipeline.teach_config import parse_teach_config
 from pipeline.teaching import DEFAULT_TEMPLATES, TemplateError
 from webapp.accounts.permissions import researcher_required
-from webapp.teach.forms import TeachForm, TemplateForm
+from webapp.teach.forms import FeedbackImportForm, TeachForm, TemplateForm
+from webapp.teach.imports import IMPORT_ERRORS, feedback_import_upload
 from webapp.teach.models import Feedback, PromptTemplate
 from webapp.teach.selectors import feedback_search
 from webapp.teach.services import TeachLaunchError, teach_estimate, teach_launch
@@ -80,3 +81,21 @@ def template_edit(request: HttpRequest, name: str) -> HttpResponse:
             return redirect("teach:templates")
     return render(request, "teach/template_edit.html", {"form": form, "latest": latest, "name": name},
                   status=400 if form.errors else 200)
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def feedback_import_view(request: HttpRequest) -> HttpResponse:
+    """Upload the papers' released feedback: it becomes a finished teacher run, ready for a review queue."""
+    form = FeedbackImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            imported = feedback_import_upload(upload=form.cleaned_data["file"], format=form.cleaned_data["format"] or None,
+                                              user=request.user, teacher_name=form.cleaned_data["teacher_name"])
+        except IMPORT_ERRORS as error:
+            form.add_error("file", f"Nothing was imported: {error}")
+        else:
+            for line in imported.report:
+                messages.success(request, line)
+            return redirect(imported.run)
+    return render(request, "teach/import.html", {"form": form}, status=400 if form.errors else 200)

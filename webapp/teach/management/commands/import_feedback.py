@@ -4,10 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pipeline.benchmarks.records import DatasetFormatError
-from webapp.datasets.services import ImportRejected
-from webapp.gather.seeds import SeedImportError
-from webapp.teach.imports import FORMATS, FeedbackImportError, feedback_import, imported_feedback_run
+from webapp.teach.imports import (
+    FORMATS, IMPORT_ERRORS, feedback_import, feedback_import_report, imported_feedback_run,
+)
 
 
 class Command(BaseCommand):
@@ -24,17 +23,9 @@ class Command(BaseCommand):
         earlier = imported_feedback_run(path) if path.is_file() else None
         try:
             run = feedback_import(path=path, format=format, teacher_name=teacher_name)
-        except (DatasetFormatError, FeedbackImportError, SeedImportError, ImportRejected) as error:
+        except IMPORT_ERRORS as error:
             raise CommandError(f"nothing was imported: {error}") from None
-        if earlier is not None:
-            self.stdout.write(f"Already imported as run #{run.pk} {run.name!r}; nothing added.")
-        elif any(joined["file"] == path.name for joined in run.config.get("merged", {}).values()):
-            self.stdout.write(f"{path.name} is about the same wrong answers as {run.config['imported']['file']}: "
-                              f"it joined run #{run.pk}, each teacher's feedback and rationale together.")
-        counts = run.counts
-        teachers = ", ".join(f"{name} {row['total']}" for name, row in sorted(counts["per_teacher"].items()))
-        line = f"Run #{run.pk} {run.name!r}: {counts['feedback']} feedback ({teachers}); {counts['parse_failures']} parse failures"
-        if "fair_rule_agrees" in counts:
-            line += (f"; {counts['peer_accepted']} rationales accepted by peer review, FAIR's rule agreeing on "
-                     f"{counts['fair_rule_agrees']} of {counts['fair_rule_agrees'] + counts['fair_rule_differs']}")
-        self.stdout.write(self.style.SUCCESS(line + "."))
+        *notes, counts = feedback_import_report(run, file_name=path.name, already=earlier is not None)
+        for note in notes:
+            self.stdout.write(note)
+        self.stdout.write(self.style.SUCCESS(counts))
