@@ -10,6 +10,14 @@ from celery import Celery
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_QUEUE = "gpu"
+# As webapp/settings.py reads it: the two apps share the broker, so they must agree.
+VISIBILITY_TIMEOUT_ENV = "ERRATA_BROKER_VISIBILITY_TIMEOUT_S"
+DEFAULT_VISIBILITY_TIMEOUT_S = 48 * 3600
+MIN_VISIBILITY_TIMEOUT_S = 3600  # kombu's own default: less would hand out more running jobs twice, not fewer
+
+
+class BrokerConfigError(ValueError):
+    """A broker setting in the environment that cannot be used: the worker stops at start-up, naming it."""
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
@@ -17,11 +25,26 @@ def data_dir(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("ERRATA_DATA_DIR") or REPO / "var").resolve()
 
 
+def visibility_timeout_s(environ: Mapping[str, str]) -> int:
+    """Seconds before Redis hands an unacknowledged job to another worker: longer than the longest training run."""
+    raw = (environ.get(VISIBILITY_TIMEOUT_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_VISIBILITY_TIMEOUT_S
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BrokerConfigError(f"{VISIBILITY_TIMEOUT_ENV}={raw!r} is not a whole number") from None
+    if value < MIN_VISIBILITY_TIMEOUT_S:
+        raise BrokerConfigError(f"{VISIBILITY_TIMEOUT_ENV}={value} must be at least {MIN_VISIBILITY_TIMEOUT_S}")
+    return value
+
+
 def broker_config(environ: Mapping[str, str]) -> dict:
     """Broker settings: $REDIS_URL when set, else kombu's filesystem queue in the web side's folders."""
     redis_url = (environ.get("REDIS_URL") or "").strip()
+    visibility_timeout = visibility_timeout_s(environ)  # checked with either broker, as the web side does
     if redis_url:
-        return {"broker_url": redis_url, "broker_transport_options": {}}
+        return {"broker_url": redis_url, "broker_transport_options": {"visibility_timeout": visibility_timeout}}
     folders = data_dir(environ) / "celery-broker"
     return {
         "broker_url": "filesystem://",

@@ -122,9 +122,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: Celery broker and channel layer when set; embedded defaults when not ---------
 REDIS_URL = envurl("REDIS_URL", schemes={"redis", "rediss", "unix"})
 CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
+# Redis hands an unacknowledged message to another worker after this long (kombu's default: one hour), and
+# messages are acknowledged when a run ends: it must exceed the longest run. gpu_worker/celery_app.py reads
+# the same variable with the same default and minimum (both apps share the broker).
+ERRATA_BROKER_VISIBILITY_TIMEOUT_S = envint("ERRATA_BROKER_VISIBILITY_TIMEOUT_S", 48 * 3600, minimum=3600)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": ERRATA_BROKER_VISIBILITY_TIMEOUT_S}
     # channels-redis blocks up to 5 s per read of a channel; redis-py 8 gives up on any read after 5 s by default,
     # which would kill every websocket idle for 5 s. Reads may take longer than the blocking wait, not shorter.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -156,7 +160,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Models --------------------------------------------------------------------------
 ERRATA_MODEL_TIMEOUT_S = envfloat("ERRATA_MODEL_TIMEOUT_S", 120.0)
-ERRATA_MODEL_CONCURRENCY = envint("ERRATA_MODEL_CONCURRENCY", 8, minimum=1)
 ERRATA_MODEL_MAX_RETRIES = envint("ERRATA_MODEL_MAX_RETRIES", 5, minimum=0)
 # Where the CPU model server that `make run` starts serves the packaged demo model.
 ERRATA_LOCAL_MODEL_URL = envurl("ERRATA_LOCAL_MODEL_URL", schemes={"http", "https"}) or "http://127.0.0.1:8001/v1"
@@ -201,6 +204,12 @@ AUTH_PASSWORD_VALIDATORS = [
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy: HTTPS and the client's address come from its X-Forwarded-Proto and
+# X-Forwarded-For (`manage.py serve` passes daphne --proxy-headers). Off by default: without a proxy that
+# sets both, any client could claim them.
+ERRATA_BEHIND_PROXY = envbool("ERRATA_BEHIND_PROXY", False)
+if ERRATA_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

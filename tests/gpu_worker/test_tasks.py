@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpu_worker import tasks
-from gpu_worker.celery_app import broker_config, make_app
+from gpu_worker.celery_app import make_app
 from gpu_worker.tasks import BatchSpecError, ReplyTo, generate_batch, parse_batch_spec, ping
 from tests.conftest import start_gpu_worker
 
@@ -46,32 +46,6 @@ def sent(monkeypatch):
     messages = []
     monkeypatch.setattr(tasks.app, "send_task", lambda name, args, queue: messages.append((name, args, queue)))
     return messages
-
-
-# --- The Celery app -------------------------------------------------------------------------
-
-
-def test_the_local_broker_uses_the_web_sides_folders(tmp_path):
-    config = broker_config({"ERRATA_DATA_DIR": str(tmp_path)})
-    assert config["broker_url"] == "filesystem://"
-    options = config["broker_transport_options"]
-    assert options["data_folder_in"] == options["data_folder_out"] == str(tmp_path / "celery-broker" / "queue")
-    assert options["processed_folder"] == str(tmp_path / "celery-broker" / "processed")
-    assert options["control_folder"] == str(tmp_path / "celery-broker" / "control")
-
-
-def test_redis_url_wins_when_set(tmp_path):
-    config = broker_config({"REDIS_URL": "redis://127.0.0.1:6379/0", "ERRATA_DATA_DIR": str(tmp_path)})
-    assert config == {"broker_url": "redis://127.0.0.1:6379/0", "broker_transport_options": {}}
-
-
-def test_the_app_creates_its_broker_folders_and_registers_the_tasks_by_name(tmp_path):
-    app = make_app({"ERRATA_DATA_DIR": str(tmp_path)})
-    assert (tmp_path / "celery-broker" / "queue").is_dir() and (tmp_path / "celery-broker" / "control").is_dir()
-    assert app.conf.task_default_queue == "gpu"
-    assert generate_batch.name == "gpu_worker.generate_batch" and ping.name == "gpu_worker.ping"
-    for task in (generate_batch, ping):
-        assert task.acks_late and task.reject_on_worker_lost
 
 
 # --- Spec checking --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`manage.py serve`: several daphne processes answer on one port and stop together."""
+"""`manage.py serve`: several daphne processes answer on one port and stop together; behind a proxy they trust its headers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 import urllib.request
 
 import pytest
+from daphne.cli import CommandLineInterface
 
 from tests.conftest import REPO, free_port, wait_for
+from webapp.core.management.commands.serve import daphne_argv
 
 
 def children_of(pid: int) -> list[int]:
@@ -53,3 +55,22 @@ def test_two_processes_share_the_port_and_stop_together(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def daphne_reads(argv: list[str]):
+    """The options daphne's own command line makes of ``argv`` (what each child process would run with)."""
+    assert argv[1:3] == ["-m", "daphne"]
+    return CommandLineInterface().parser.parse_args(argv[3:])
+
+
+@pytest.mark.parametrize("behind_proxy", [False, True])
+def test_daphne_trusts_forwarded_headers_only_behind_a_proxy(settings, behind_proxy):
+    settings.ERRATA_BEHIND_PROXY = behind_proxy
+    options = daphne_reads(daphne_argv(fd=7))
+    assert options.proxy_headers is behind_proxy  # X-Forwarded-For, -Port and -Proto, from any client when on
+    assert (options.file_descriptor, options.application) == (7, "webapp.asgi:application")
+
+
+def test_the_access_log_goes_to_daphne_only_when_asked():
+    assert daphne_reads(daphne_argv(fd=7)).access_log is None
+    assert daphne_reads(daphne_argv(fd=7, access_log="-")).access_log == "-"

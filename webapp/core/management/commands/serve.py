@@ -5,6 +5,8 @@ parent opens the socket and hands its file descriptor to each daphne (``--fd``);
 connections. Several processes need channels-redis (REDIS_URL) for group messages between them.
 daphne's access log (a line per request, written by the process that serves it) is off unless
 ``--access-log`` names a file or ``-`` (standard output): behind a reverse proxy, the proxy keeps it.
+With ERRATA_BEHIND_PROXY on, daphne takes the client's address and scheme from the proxy's X-Forwarded-For
+and X-Forwarded-Proto (``--proxy-headers``).
 """
 
 import signal
@@ -15,6 +17,14 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+
+def daphne_argv(*, fd: int, access_log: str = "") -> list[str]:
+    """One daphne process serving Errata on the inherited socket ``fd``."""
+    argv = [sys.executable, "-m", "daphne", "--fd", str(fd), "--verbosity", "0"]
+    argv += ["--access-log", access_log] if access_log else []
+    argv += ["--proxy-headers"] if settings.ERRATA_BEHIND_PROXY else []
+    return [*argv, "webapp.asgi:application"]
 
 
 class Command(BaseCommand):
@@ -33,9 +43,7 @@ class Command(BaseCommand):
             self.stderr.write("Several processes share no in-memory channel layer: set REDIS_URL for websocket groups.")
         listener = socket.create_server((host, port), backlog=2048)
         listener.set_inheritable(True)
-        argv = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "--verbosity", "0"]
-        argv += ["--access-log", access_log] if access_log else []
-        argv.append("webapp.asgi:application")
+        argv = daphne_argv(fd=listener.fileno(), access_log=access_log)
         children = [subprocess.Popen(argv, pass_fds=[listener.fileno()]) for _ in range(processes)]
         self.stdout.write(f"Serving on http://{host}:{port}/ with {processes} daphne process(es).")
         stopping = []
