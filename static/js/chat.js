@@ -1,6 +1,7 @@
 // The chat page: send, stop and regenerate over the conversation's websocket; the answer streams in as text.
 // Model text is only ever put in the page as text (a text node); the only HTML set is the server's sanitised
-// rendering that arrives with "done" (and with "user" / "message" frames).
+// rendering that arrives with "done" (and with "user" / "message" frames), explain's panel included.
+// A page whose last message has no answer yet (data-answer-pending: an explain just started) asks for it once.
 (() => {
   const root = document.getElementById("chat");
   if (!root) return;
@@ -13,6 +14,7 @@
   const state = document.getElementById("chat-state");
   const errorBox = document.getElementById("chat-error");
   const template = document.getElementById("message-template");
+  const explanationPanel = document.getElementById("explanation-panel");
   const assistantName = document.querySelector(".heading .badge").textContent;
   const maxChars = Number(root.dataset.maxChars);
   // Refused before an answer started: the message was not taken, so it goes back into the box.
@@ -24,6 +26,7 @@
   let streaming = null;   // {article, text: Text} while an answer streams in
   let pending = null;     // {article, text} a sent message not yet accepted
   let retries = 0;
+  let askOnOpen = "answerPending" in root.dataset;
 
   function setState(words) { state.textContent = words; }
 
@@ -55,6 +58,10 @@
     footer.textContent = status === "stopped" ? "Stopped" : status === "failed" ? `Failed: ${error || "no answer"}` : "";
   }
 
+  function showExplanation(frame) {  // an explain conversation's {reason, guideline}, rendered by the server
+    if (explanationPanel && typeof frame.explanation === "string") explanationPanel.innerHTML = frame.explanation;
+  }
+
   function removeMessage(id) {
     if (id === null || id === undefined) return;
     const old = list.querySelector(`article[data-id="${Number(id)}"]`);
@@ -81,6 +88,7 @@
       article.dataset.id = frame.id;
       article.querySelector(".body").innerHTML = frame.html;  // sanitised by the server
       setStatus(article, frame.status, frame.error);
+      showExplanation(frame);
       streaming = null;
       setState(frame.status === "complete" ? "" : frame.status === "stopped" ? "Stopped." : "The answer failed.");
     },
@@ -95,6 +103,7 @@
       const article = messageArticle(frame.role, frame.id);
       article.querySelector(".body").innerHTML = frame.html;  // sanitised by the server
       setStatus(article, frame.status, frame.error);
+      showExplanation(frame);
     },
     error(frame) {
       showError(frame.message);
@@ -114,6 +123,10 @@
       retries = 0;
       setState("");
       refreshButtons();
+      if (askOnOpen) {  // once: a reconnect finds the answer started (or refused, with Regenerate to try again)
+        askOnOpen = false;
+        send({ type: "regenerate" });
+      }
     });
     socket.addEventListener("message", (event) => {
       const frame = JSON.parse(event.data);

@@ -128,7 +128,10 @@ class ChatSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
                    "guideline, raw, error, cited"), 400: OpenApiResponse(), 429: OpenApiResponse()})
     @action(detail=False, methods=["post"])
     def explain(self, request):
-        """Explain my mistake: SALAM feedback {reason, guideline} and similar approved past mistakes, saved as a chat."""
+        """Explain my mistake: SALAM feedback {reason, guideline} and similar approved past mistakes, saved as a chat.
+
+        The answer comes back whole, not streamed (the page streams it over the chat websocket instead).
+        """
         payload = ExplainSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -1,10 +1,14 @@
 """The chat websocket, ws/chat/<id>/: an assistant's answer streamed into the page piece by piece.
 
-Frames in:  {"type": "send", "content"}, {"type": "stop"}, {"type": "regenerate"}.
+Frames in:  {"type": "send", "content"}, {"type": "stop"}, {"type": "regenerate"} (also: answer a last message
+that has no answer yet, as the page does on opening an explain conversation just started).
 Frames out: {"type": "start", "replaces"}, {"type": "delta", "text"} per piece, {"type": "done", "id", "status",
-"html", "error", "tokens"} at the end (``html``: the whole answer rendered and sanitised), {"type": "user", "id",
-"html"} once a sent message is saved, {"type": "message", ...} for what another tab of the same conversation
-said, and {"type": "error", "code", "message"} for a message the chat refused.
+"html", "error", "tokens"} at the end (``html``: the whole answer rendered and sanitised; the answer to an
+explain conversation's request adds ``explanation``: its {reason, guideline} panel, chat/explanation.html
+rendered and escaped here, "" for an answer stopped or failed), {"type": "user", "id", "html"} once a sent
+message is saved, {"type": "message", ...} for what another tab of the same conversation said (a "done"'s
+fields, ``explanation`` included, or a "user"'s), and {"type": "error", "code", "message"} for a message the
+chat refused.
 
 Only signed-in users connect (close code 4401), and only to their own conversations (4404; the origin is
 checked by ``AllowedHostsOriginValidator`` in ``webapp.asgi``). Pieces go straight to the socket: no
@@ -31,10 +35,11 @@ from django.conf import settings
 from pipeline.markdown import render_markdown
 from pipeline.models import ChatRequest, ModelError, RunUsage
 from webapp.chat.clients import model_client
+from webapp.chat.explain import explanation_html
 from webapp.chat.models import MessageStatus, Role
 from webapp.chat.selectors import Conversation, conversation_open
 from webapp.chat.services import (
-    ChatRefused, answer_request, message_add, message_check, rate_limit_take, turns_to_regenerate,
+    ChatRefused, answer_request, explains, message_add, message_check, rate_limit_take, turns_to_regenerate,
 )
 
 log = logging.getLogger(__name__)
@@ -107,7 +112,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.remember(turn)
         request = answer_request(self.conversation, self.conversation.turns)
         self.answering = True
-        self.generation = asyncio.create_task(self.answer(request, user_turn=turn, replaces=None))
+        self.generation = asyncio.create_task(self.answer(request, user_turn=turn, replaces=None,
+                                                          explains=explains(self.conversation, self.conversation.turns)))
 
     async def on_regenerate(self) -> None:
         self.check_ready()
@@ -116,7 +122,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.conversation.turns = turns
         request = answer_request(self.conversation, turns)
         self.answering = True
-        self.generation = asyncio.create_task(self.answer(request, user_turn=None, replaces=replaces))
+        self.generation = asyncio.create_task(self.answer(request, user_turn=None, replaces=replaces,
+                                                          explains=explains(self.conversation, turns)))
 
     async def on_stop(self) -> None:
         if not self.stop_generation():  # the answer may be written by this conversation's tab in another process
@@ -152,11 +159,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_frame(frame)
         await self.tell_others({**frame, "type": "message", "role": Role.USER, "status": message.status}, turn)
 
-    async def answer(self, request: ChatRequest, *, user_turn: dict | None, replaces: int | None) -> None:
+    async def answer(self, request: ChatRequest, *, user_turn: dict | None, replaces: int | None,
+                     explains: bool) -> None:
         """Stream the answer to the socket, then save it (complete, stopped or failed) and send it rendered.
 
         The user's message is saved once the first piece has gone out (or the answer ended without one):
-        the database write stays out of the time to the first token.
+        the database write stays out of the time to the first token. ``explains``: the answer is an explain
+        conversation's explanation, whose panel goes out with it.
         """
         self.streaming = True
         pieces: list[str] = []
@@ -180,10 +189,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if user_turn is not None and saving is None:
             saving = asyncio.ensure_future(self.save_user_message(user_turn))
         await self.finish("".join(pieces), status=status, error=error, tokens=usage.completion_tokens,
-                          saving=saving, replaces=replaces)
+                          saving=saving, replaces=replaces, explains=explains)
 
     async def finish(self, text: str, *, status: str, error: str, tokens: int, saving: asyncio.Future | None,
-                     replaces: int | None) -> None:
+                     replaces: int | None, explains: bool) -> None:
         try:
             if saving is not None:
                 await saving  # the question is saved before its answer
@@ -198,6 +207,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.remember(turn, replaces)
         frame = {"type": "done", "id": message.pk, "status": status, "html": render_markdown(text), "error": error,
                  "tokens": tokens}
+        if explains:
+            frame["explanation"] = explanation_html(text, status)
         self.answering = False  # the next message may come as soon as "done" is out, before the other tabs hear
         await self.send_frame(frame)
         await self.tell_others({**frame, "type": "message", "role": Role.ASSISTANT, "replaces": replaces}, turn, replaces)

@@ -6,8 +6,11 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from pipeline.chat import Mistake
+from pipeline.chat import CitedCase, Mistake
+from pipeline.exams.retrieval import PastCase
 from webapp.endpoints.models import ModelEndpoint
+
+EXPLAIN = "explain"  # context["kind"] of an "explain my mistake" conversation
 
 
 class ChatSession(models.Model):
@@ -33,6 +36,27 @@ class ChatSession(models.Model):
     @property
     def mistake(self) -> Mistake | None:
         return Mistake.from_context(self.context)
+
+    @property
+    def cited_cases(self) -> list[CitedCase] | None:
+        """An explain conversation's similar past mistakes, as its first answer is asked with (None: not an explain)."""
+        if self.context.get("kind") != EXPLAIN:
+            return None
+        return [cited_from_context(case) for case in self.context.get("cited", [])]
+
+
+def cited_as_context(cited: CitedCase) -> dict:
+    """A cited case as an explain conversation's context keeps it (and the page shows it: chat/cited.html)."""
+    case = cited.case
+    return {"feedback_id": case.case_id, "question": case.question, "answer": case.answer, "gold": case.gold,
+            "feedback": cited.feedback, "score": round(cited.score, 3)}
+
+
+def cited_from_context(data: dict) -> CitedCase:
+    # Only wrong answers are cited: feedback is written on mistakes.
+    case = PastCase(case_id=data["feedback_id"], question=data["question"], answer=data["answer"], gold=data["gold"],
+                    correct=False)
+    return CitedCase(case=case, feedback=data["feedback"], score=data["score"])
 
 
 class Role(models.TextChoices):

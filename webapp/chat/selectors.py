@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from pipeline.chat import Mistake
+from pipeline.chat import CitedCase, Mistake
 from pipeline.models import EndpointConfig
 from webapp.chat.models import ChatMessage, ChatSession
 from webapp.endpoints.models import ModelEndpoint
@@ -38,6 +38,7 @@ class Conversation:
     endpoint_name: str
     mistake: Mistake | None
     turns: list[dict] = field(default_factory=list)  # {"id", "role", "content"}, oldest first
+    cited: list[CitedCase] | None = None  # an explain conversation's similar past mistakes (None: not an explain)
 
 
 def conversation_open(*, session_id: int, user_id: int) -> Conversation | None:
@@ -50,4 +51,5 @@ def conversation_open(*, session_id: int, user_id: int) -> Conversation | None:
     recent = session.messages.order_by("-id")[: 4 * settings.ERRATA_CHAT_HISTORY_TURNS]
     turns = [message.as_turn() for message in reversed(recent)]
     return Conversation(session_id=session.pk, endpoint=endpoint.to_config() if endpoint else None,
-                        endpoint_name=session.endpoint_name, mistake=session.mistake, turns=turns)
+                        endpoint_name=session.endpoint_name, mistake=session.mistake, turns=turns,
+                        cited=session.cited_cases)

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from pipeline.chat import Mistake, chat_messages, title_for
+from pipeline.chat import Mistake, chat_messages, explain_messages, title_for
 from pipeline.models import ChatRequest, ChatResult, chat_once
 from pipeline.prompts import gold_with_option, render_question
 from pipeline.teaching.templates import student_answer
@@ -126,11 +126,16 @@ def chat_answer(*, session: ChatSession, user, content: str | None, regenerate: 
     if text is not None:
         saved.append(message_add(session_id=session.pk, role=Role.USER, content=text))
         turns = turns + [saved[-1].as_turn()]
+    saved.append(answer_wait(conversation, turns, replaces=replaces))
+    return saved
+
+
+def answer_wait(conversation: Conversation, turns: list[dict], *, replaces: int | None = None) -> ChatMessage:
+    """Ask for the whole answer to ``turns`` and save it (complete or failed); the caller took the allowance."""
     result = chat_once(conversation.endpoint, list(answer_request(conversation, turns).messages))
     status, error = answer_status(result)
-    saved.append(message_add(session_id=session.pk, role=Role.ASSISTANT, content=result.text, status=status,
-                             error=error, tokens=result.completion_tokens, replaces=replaces))
-    return saved
+    return message_add(session_id=conversation.session_id, role=Role.ASSISTANT, content=result.text, status=status,
+                       error=error, tokens=result.completion_tokens, replaces=replaces)
 
 
 def turns_to_regenerate(turns: list[dict]) -> tuple[list[dict], int | None]:
@@ -142,7 +147,19 @@ def turns_to_regenerate(turns: list[dict]) -> tuple[list[dict], int | None]:
     return turns, None
 
 
+def explains(conversation: Conversation, turns: list[dict]) -> bool:
+    """Whether the answer to ``turns`` is an explain conversation's explanation: the answer to its first message."""
+    return conversation.cited is not None and [turn["role"] for turn in turns] == [Role.USER]
+
+
 def answer_request(conversation: Conversation, turns: list[dict]) -> ChatRequest:
-    """What the model is asked for the next answer: the bounded history, the mistake in the system prompt."""
-    messages = chat_messages(turns, max_turns=settings.ERRATA_CHAT_HISTORY_TURNS, mistake=conversation.mistake)
+    """What the model is asked for the next answer: the bounded history, the mistake in the system prompt.
+
+    An explanation is asked as SALAM asks (its prompt, the cited cases before it), so an assistant trained on
+    SALAM's data sees what it learnt and answers ``{"reason", "guideline"}``.
+    """
+    if explains(conversation, turns):
+        messages = explain_messages(conversation.mistake, conversation.cited)
+    else:
+        messages = chat_messages(turns, max_turns=settings.ERRATA_CHAT_HISTORY_TURNS, mistake=conversation.mistake)
     return ChatRequest(messages=messages, key=f"chat-{conversation.session_id}")

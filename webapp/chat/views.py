@@ -1,7 +1,8 @@
 """Chat pages: my conversations and a new one, one conversation (streamed over ws/chat/<id>/), explain my mistake.
 
 Every signed-in user may chat; a conversation is only ever shown to its owner (404 for anyone else). Starting
-a chat about a student model's mistake needs a researcher, as the mistakes browser does.
+a chat about a student model's mistake needs a researcher, as the mistakes browser does. Explain my mistake
+opens a conversation with the request unanswered; its page asks for the answer over the websocket.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from pipeline.chat import parse_explanation
 from pipeline.markdown import render_markdown
-from webapp.chat.explain import mistake_explain
+from webapp.chat.explain import explain_feedback, explain_start
 from webapp.chat.forms import ExplainForm, NewChatForm
-from webapp.chat.models import ChatSession, Role
+from webapp.chat.models import EXPLAIN, ChatSession, Role
 from webapp.chat.selectors import session_messages, sessions_of
-from webapp.chat.services import ChatRefused, attempt_mistake, session_create
+from webapp.chat.services import attempt_mistake, session_create
 from webapp.gather.models import Attempt
 
 # Defence in depth beside the sanitiser: even an injected inline script or handler would not run here.
@@ -78,10 +78,13 @@ def chat_session(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_object_or_404(ChatSession.objects.select_related("endpoint"), pk=pk, owner=request.user)
     messages = [(message, render_markdown(message.content)) for message in session_messages(session)]
     explanation = None
-    if session.context.get("kind") == "explain":
+    if session.context.get("kind") == EXPLAIN:
         answer = next((m for m, _ in messages if m.role == Role.ASSISTANT), None)
-        explanation = parse_explanation(answer.content) if answer else None
-    context = {"session": session, "messages": messages, "explanation": explanation,
+        explanation = explain_feedback(answer.content, answer.status) if answer else None
+    # An explain just started: the page asks for the answer once connected. (Not any unanswered last message:
+    # after a reload mid-answer the old socket's answer is still being saved, and a second one would follow it.)
+    answer_pending = session.context.get("kind") == EXPLAIN and [m.role for m, _ in messages] == [Role.USER]
+    context = {"session": session, "messages": messages, "explanation": explanation, "answer_pending": answer_pending,
                "max_chars": settings.ERRATA_CHAT_MAX_MESSAGE_CHARS}
     return render(request, "chat/session.html", context)
 
@@ -90,11 +93,7 @@ def chat_session(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def explain(request: HttpRequest) -> HttpResponse:
     form = ExplainForm(request.POST or None)
-    context: dict = {"form": form}
     if request.method == "POST" and form.is_valid():
-        try:
-            context["explanation"] = mistake_explain(user=request.user, endpoint=form.cleaned_data["endpoint"],
-                                                     mistake=form.mistake())
-        except ChatRefused as refused:
-            form.add_error(None, refused.message)
-    return render(request, "chat/explain.html", context, status=400 if form.errors else 200)
+        session = explain_start(user=request.user, endpoint=form.cleaned_data["endpoint"], mistake=form.mistake())
+        return redirect(session)
+    return render(request, "chat/explain.html", {"form": form}, status=400 if form.errors else 200)

@@ -1,5 +1,6 @@
 """Chat fixtures: a streaming fake OpenAI server as the assistant, conversations, signed-in websockets through the
-real ASGI stack (origin check, session cookie, routing), and a keyword embedder for similar mistakes."""
+real ASGI stack (origin check, session cookie, routing), and a keyword embedder and approved feedback for similar
+mistakes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.fakeopenai import FakeOpenAI
+from tests.webapp.review.conftest import make_feedback
 from webapp.chat.models import ChatSession
 from webapp.endpoints.models import ModelEndpoint
+from webapp.review.models import Review
+from webapp.review.services import queue_create, review_submit
 
 ORIGIN = b"http://testserver"
 EMBEDDER_PATH = "tests.webapp.chat.conftest.keyword_embedder"  # for ERRATA_CHAT_EMBEDDER
@@ -113,3 +117,12 @@ class KeywordEmbedder:
 
 def keyword_embedder() -> KeywordEmbedder:
     return KeywordEmbedder()
+
+
+def approved(count: int, annotator, *, method: str = "lema", decision: str = "approve"):
+    """``count`` pieces of feedback on wrong answers about apples, reviewed by ``annotator`` (approved by default)."""
+    feedback = make_feedback(count, method=method)
+    queue = queue_create(name=f"approved {method}", feedback=feedback, annotators=[annotator])
+    for review in Review.objects.filter(queue=queue):
+        review_submit(review_id=review.pk, user=annotator, version=0, decision=decision)
+    return feedback

@@ -99,12 +99,19 @@ def test_a_chat_about_a_mistake_needs_a_researcher(client, annotator, researcher
     assert created.status_code == 201 and created.json()["context"]["attempt_id"] == attempt.pk
 
 
-@override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER_PATH)
-def test_explain_through_the_api(annotator_client, annotator, server, assistant):
-    server.configure(reply_with=json.dumps({"reason": "r", "guideline": "g"}))
-    response = annotator_client.post("/api/chat-sessions/explain/", {
-        "endpoint": assistant.pk, "question": "2 + 2?", "answer": "5"}, content_type="application/json")
+@override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER_PATH, ERRATA_CHAT_RATE_LIMIT=1)
+def test_explain_through_the_api_waits_for_the_whole_answer(annotator_client, annotator, server, assistant):
+    reply = json.dumps({"reason": "r", "guideline": "g"})
+    server.configure(reply_with=reply)
+    explain = {"endpoint": assistant.pk, "question": "2 + 2?", "answer": "5"}
+    response = annotator_client.post("/api/chat-sessions/explain/", explain, content_type="application/json")
     assert response.status_code == 201
     body = response.json()
     assert (body["ok"], body["reason"], body["guideline"], body["cited"]) == (True, "r", "g", [])
-    assert ChatSession.objects.get(pk=body["session"]).owner == annotator
+    chat = ChatSession.objects.get(pk=body["session"])
+    assert chat.owner == annotator and chat.context["kind"] == "explain"
+    assert [(m.role, m.content) for m in chat.messages.all()] == [
+        ("user", server.bodies()[-1]["messages"][0]["content"]), ("assistant", reply)]
+    assert server.stats()["received"] == {"chat": 1}  # one request, not streamed
+    again = annotator_client.post("/api/chat-sessions/explain/", explain, content_type="application/json")
+    assert again.status_code == 429 and ChatSession.objects.count() == 1  # refused before anything is saved

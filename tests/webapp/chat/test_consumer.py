@@ -1,17 +1,22 @@
 """The chat websocket against a streaming fake OpenAI server over real HTTP: pieces arrive in order and the answer is
-saved once; stop closes the upstream stream; regenerate replaces; refusals come as clear frames or close codes."""
+saved once; stop closes the upstream stream; regenerate replaces; refusals come as clear frames or close codes; an
+explain conversation's answer is asked as SALAM asks and its "done" brings the explanation panel."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
 from django.test import override_settings
 
-from tests.webapp.chat.conftest import STORY, chat_socket, communicator, frames_until
+from pipeline.chat import SYSTEM_PROMPT, Mistake, explain_messages, explain_prompt
+from tests.webapp.chat.conftest import EMBEDDER_PATH, STORY, approved, chat_socket, communicator, frames_until
 from webapp.chat.consumers import CLOSE_NOT_FOUND, CLOSE_SIGN_IN
+from webapp.chat.explain import explain_start
 from webapp.chat.models import ChatMessage
+from webapp.chat.similar import similar_mistakes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -204,3 +209,46 @@ async def test_another_tab_sees_the_messages_and_can_stop_the_answer(server, cha
     assert seen[-1]["role"] == "user" and "from the first tab" in seen[-1]["html"]
     assert done["status"] == "stopped"
     assert answer[-1]["role"] == "assistant" and answer[-1]["id"] == done["id"] and answer[-1]["status"] == "stopped"
+
+
+@override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER_PATH, ERRATA_CHAT_RATE_LIMIT=1)
+async def test_an_explain_answer_streams_and_done_brings_its_reason_and_guideline_escaped(server, assistant, annotator):
+    await database_sync_to_async(approved)(2, annotator)
+    reply = json.dumps({"reason": "You added <b>4</b> twice.", "guideline": "Count <script>x</script> once."})
+    server.configure(reply_with=reply, stream_chunks=6)
+    mistake = Mistake(question="Ann has 3 apples and buys 4 more. How many apples?", answer="8", gold="7")
+    chat = await database_sync_to_async(explain_start)(user=annotator, endpoint=assistant, mistake=mistake)
+    async with chat_socket(chat.pk, annotator) as socket:
+        await socket.send_json_to({"type": "regenerate"})  # what the page sends on opening it
+        frames = await frames_until(socket, "done")
+        await socket.send_json_to({"type": "send", "content": "And why?"})
+        refused = await socket.receive_json_from()
+    deltas = [frame["text"] for frame in frames if frame["type"] == "delta"]
+    assert frames[0] == {"type": "start", "replaces": None} and len(deltas) >= 5 and "".join(deltas) == reply
+    panel = frames[-1]["explanation"]
+    assert '<dd id="reason">You added &lt;b&gt;4&lt;/b&gt; twice.</dd>' in panel
+    assert '<dd id="guideline">Count &lt;script&gt;x&lt;/script&gt; once.</dd>' in panel
+    assert await saved(chat) == [("user", explain_prompt(mistake), "complete"), ("assistant", reply, "complete")]
+    # Asked as SALAM asks, the cited cases read back from the conversation's context.
+    cited = await database_sync_to_async(similar_mistakes)(mistake.question)
+    assert len(cited) == 2 and server.bodies()[-1]["messages"] == explain_messages(mistake, cited)
+    assert refused["code"] == "rate_limited"  # the one allowance went to the answer, and only to it
+
+
+async def test_an_explain_reply_that_is_not_json_comes_raw_and_a_follow_up_brings_no_panel(server, assistant,
+                                                                                          annotator):
+    server.configure(replies=[["We get the answer", "Count the <i>trains</i> twice."]], stream_chunks=3)
+    mistake = Mistake(question="How many trains leave at noon?", answer="3")
+    chat = await database_sync_to_async(explain_start)(user=annotator, endpoint=assistant, mistake=mistake)
+    async with chat_socket(chat.pk, annotator) as socket:
+        await socket.send_json_to({"type": "regenerate"})
+        done = (await frames_until(socket, "done"))[-1]
+        await socket.send_json_to({"type": "send", "content": "Why twice?"})
+        follow_up = (await frames_until(socket, "done"))[-1]
+    assert "did not answer in the reason/guideline form" in done["explanation"]
+    assert '<pre class="output" id="raw-reply">Count the &lt;i&gt;trains&lt;/i&gt; twice.</pre>' in done["explanation"]
+    assert follow_up["status"] == "complete" and "explanation" not in follow_up
+    first, last = server.bodies()
+    assert [m["role"] for m in first["messages"]] == ["user"]  # nothing cited: SALAM's request alone
+    assert [m["role"] for m in last["messages"]] == ["system", "user", "assistant", "user"]
+    assert last["messages"][0]["content"].startswith(SYSTEM_PROMPT)  # the follow-up is an ordinary chat turn

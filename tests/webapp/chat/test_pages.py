@@ -1,5 +1,6 @@
 """Chat pages: the list and a new chat (about a mistake, from the mistakes browser), one conversation, explain my
-mistake with similar approved past mistakes cited (a keyword embedder stands in for MiniLM)."""
+mistake with similar approved past mistakes cited (a keyword embedder stands in for MiniLM): the page opens the
+conversation with the request unanswered, and the conversation's page asks for the answer (see test_consumer)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.webapp.chat.conftest import EMBEDDER_PATH as EMBEDDER, conversation
+from pipeline.seeds.salam_finetune import INSTRUCTION
+from tests.webapp.chat.conftest import EMBEDDER_PATH as EMBEDDER, approved, conversation
 from tests.webapp.review.conftest import make_feedback
 from webapp.chat.models import ChatMessage, ChatSession
-from webapp.review.models import Review
-from webapp.review.services import queue_create, review_submit
 from webapp.train.models import Checkpoint
 
 pytestmark = pytest.mark.django_db
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.django_db
 def mistake(researcher):
     """A student model's wrong answer (with LEMA feedback nobody has reviewed)."""
     return make_feedback(1)[0].attempt
-
-
-def approved(count: int, annotator, *, method: str = "lema", decision: str = "approve"):
-    feedback = make_feedback(count, method=method)
-    queue = queue_create(name=f"approved {method}", feedback=feedback, annotators=[annotator])
-    for review in Review.objects.filter(queue=queue):
-        review_submit(review_id=review.pk, user=annotator, version=0, decision=decision)
-    return feedback
 
 
 def test_the_list_offers_assistants_and_labels_trained_ones(annotator_client, assistant):
@@ -52,6 +44,7 @@ def test_a_new_chat_opens_the_conversation(annotator_client, annotator, assistan
     assert response.status_code == 302 and response["Location"] == chat.get_absolute_url()
     page = annotator_client.get(chat.get_absolute_url()).content.decode()
     assert f'data-socket="/ws/chat/{chat.pk}/"' in page and "chat.js" in page
+    assert "data-answer-pending" not in page  # nothing said yet, so nothing to answer
 
 
 def test_the_list_shows_only_my_conversations(annotator_client, annotator, researcher, assistant):
@@ -101,40 +94,58 @@ def test_annotators_cannot_open_a_student_models_answer_through_chat(annotator_c
     assert not ChatSession.objects.exists()
 
 
-@override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER)
-def test_explain_shows_reason_guideline_and_cites_similar_approved_mistakes(annotator_client, annotator, server, assistant):
+@override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER, ERRATA_CHAT_RATE_LIMIT=1)
+def test_explain_opens_a_conversation_with_the_request_unanswered_and_similar_approved_mistakes_cited(
+        annotator_client, annotator, server, assistant):
     cited = approved(2, annotator)  # both about apples
     approved(1, annotator, decision="reject")  # rejected feedback is never cited
-    feedback = {"reason": "The sum was miscounted.", "guideline": "Add the units first, then the tens."}
-    server.configure(replies=[["We get the answer 8", json.dumps(feedback)]])
-    response = annotator_client.post(reverse("chat:explain"), {
-        "endpoint": assistant.pk, "question": "Ann has 3 apples and buys 4 more. How many apples?", "answer": "8",
-        "gold": "7"})
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "The sum was miscounted." in html and "Add the units first, then the tens." in html
-    assert html.count("Approved feedback") == 0 and html.count("similarity") == 2
-    for item in cited:
-        assert item.problem.question in html
+    form = {"endpoint": assistant.pk, "question": "Ann has 3 apples and buys 4 more. How many apples?", "answer": "8",
+            "gold": "7"}
+    response = annotator_client.post(reverse("chat:explain"), form)
     chat = ChatSession.objects.get(owner=annotator)
+    assert response.status_code == 302 and response["Location"] == chat.get_absolute_url()
+    assert chat.title == "Explain: Ann has 3 apples and buys 4 more. How many apples?"
     assert chat.context["kind"] == "explain" and [c["feedback_id"] for c in chat.context["cited"]] == [f.pk for f in cited]
-    sent = server.bodies()[-1]["messages"]
-    assert sent[0]["role"] == "system" and "[1] " in sent[0]["content"] and "[2] " in sent[0]["content"]
-    assert sent[1]["content"].startswith("Ann has 3 apples and buys 4 more. How many apples?\nWe get the answer 8 from "
-                                         "the model while the true answer is 7.")
+    (role, content), = chat.messages.values_list("role", "content")
+    assert role == "user" and content.startswith("Ann has 3 apples and buys 4 more. How many apples?\nWe get the "
+                                                 "answer 8 from the model while the true answer is 7.")
+    assert server.stats()["received"] == {}  # no model was asked: the conversation's page streams the answer
     page = annotator_client.get(chat.get_absolute_url()).content.decode()
-    assert "Add the units first, then the tens." in page and "Similar past mistakes (2)" in page
+    assert "data-answer-pending" in page and '<div id="explanation-panel">' in page
+    assert 'id="explanation"' not in page and "Similar past mistakes (2)" in page and page.count("similarity") == 2
+    for item in cited:
+        assert item.problem.question in page
+    # The allowance is the model call's (taken by the websocket): starting another explain is not refused.
+    assert annotator_client.post(reverse("chat:explain"), form).status_code == 302
 
 
 @override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER)
-def test_explain_cites_nothing_unrelated_and_shows_a_raw_reply(annotator_client, annotator, server, assistant):
+def test_explain_without_a_gold_answer_cites_nothing_unrelated(annotator_client, annotator, server, assistant):
     approved(1, annotator)
-    server.configure(reply_with="You should have counted the trains twice.")
-    html = annotator_client.post(reverse("chat:explain"), {
-        "endpoint": assistant.pk, "question": "How many trains leave at noon?", "answer": "3"}).content.decode()
-    assert "No similar approved past mistake was found." in html
-    assert "did not answer in the reason/guideline form" in html and "You should have counted the trains twice." in html
-    assert len(server.bodies()[-1]["messages"]) == 1
+    annotator_client.post(reverse("chat:explain"), {
+        "endpoint": assistant.pk, "question": "How many trains leave at noon?", "answer": "3"})
+    chat = ChatSession.objects.get(owner=annotator)
+    assert chat.context["cited"] == []
+    assert [m.content for m in chat.messages.all()] == [
+        f"How many trains leave at noon?\nWe get the answer 3 from the model. \n{INSTRUCTION}"]
+    page = annotator_client.get(chat.get_absolute_url()).content.decode()
+    assert "No similar approved past mistake was found." in page and "data-answer-pending" in page
+
+
+def test_an_answered_explain_shows_its_reason_and_guideline_escaped_and_asks_for_nothing(
+        annotator_client, annotator, assistant):
+    chat = conversation(annotator, assistant, context={"question": "2 + 2?", "answer": "5", "kind": "explain",
+                                                       "cited": []})
+    ChatMessage.objects.create(session=chat, role="user", content="2 + 2?\nWe get the answer 5 from the model.")
+    answer = ChatMessage.objects.create(session=chat, role="assistant", content=json.dumps(
+        {"reason": "<b>Miscounted</b>", "guideline": "Count again."}))
+    page = annotator_client.get(chat.get_absolute_url()).content.decode()
+    assert '<dd id="reason">&lt;b&gt;Miscounted&lt;/b&gt;</dd>' in page and '<dd id="guideline">Count again.</dd>' in page
+    assert "data-answer-pending" not in page
+    answer.status = "stopped"
+    answer.save()
+    page = annotator_client.get(chat.get_absolute_url()).content.decode()
+    assert 'id="reason"' not in page and 'id="raw-reply"' not in page  # a stopped answer explains nothing
 
 
 def test_explain_needs_a_question_and_an_answer(annotator_client, assistant):
