@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Sequence
 
@@ -14,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webapp.runs.models import FINISHED, Run, RunEvent, RunKind, RunStatus
+from webapp.runs.models import FINISHED, Run, RunEvent, RunKind, RunStatus, stale_after
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,43 @@ def run_claim(*, run_id: int) -> bool:
     return claimed == 1
 
 
+class RunBusy(Exception):
+    """The run is running in a worker that still reports: look again once it would be taken for dead."""
+
+    def __init__(self, run_id: int):
+        super().__init__(f"run {run_id} is running in another worker")
+        self.run_id = run_id
+
+
+@contextmanager
+def run_busy_retry(task):
+    """In a bound Celery task: a RunBusy sends the task again after the stale time, and again, until the run has
+    ended (nothing to do then) or its worker went silent (the run is resumed then). This is what brings back a
+    run whose worker process was killed while its worker lives on (a prefork child killed for memory: Celery
+    hands the message out again at once, while the dead child's heartbeat is still fresh)."""
+    try:
+        yield
+    except RunBusy:
+        raise task.retry(countdown=stale_after().total_seconds() + 1) from None  # the task has max_retries=None
+
+
 def run_execute(*, run_id: int, work: Callable[[Run], dict | None]) -> None:
     """Claim a queued run and do its ``work``; any failure ends the run with its reason, never leaves it running.
 
     ``work`` returns run_finish's keyword arguments, or None when the run is finished elsewhere (the last
-    reply of a gpu queue). A run that is not queued (another worker has it, or it ended) is left alone.
+    reply of a gpu queue). A run that ended is left alone. A run running elsewhere raises RunBusy while its
+    worker reports (see ``run_busy_retry``), and is resumed here once that worker has gone silent.
     """
     if not run_claim(run_id=run_id):
-        logger.info("run %s is not queued; nothing to do", run_id)
-        return
+        run = Run.objects.filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.RUNNING:
+            logger.info("run %s is not queued; nothing to do", run_id)
+            return
+        if not run.looks_dead:
+            raise RunBusy(run_id)
+        run_requeue(run=run)
+        if not run_claim(run_id=run_id):  # another worker resumed it first
+            return
     try:
         outcome = work(Run.objects.get(pk=run_id))
     except Exception as error:  # noqa: BLE001 - any failure must end the run with its reason
