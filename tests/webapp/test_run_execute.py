@@ -12,7 +12,7 @@ from django.utils import timezone
 from webapp.exams.tasks import exam_run
 from webapp.gather.tasks import gather_run
 from webapp.runs.models import Run, RunKind, RunStatus
-from webapp.runs.services import RunBusy, run_execute
+from webapp.runs.services import MAX_AUTO_RESUMES, RunBusy, run_cancel, run_execute, runs_resume_orphaned
 from webapp.teach.tasks import teach_run
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,35 @@ def test_a_run_whose_worker_went_silent_is_resumed_here(settings):
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert run.events.filter(message__contains="Queued again to resume").exists()
+
+
+def test_a_dead_run_someone_cancelled_is_ended_cancelled_not_resumed(settings):
+    settings.ERRATA_RUN_STALE_S = 60
+    run, done = running(silent_for=timedelta(seconds=61)), []
+    run_cancel(run=run)  # nobody is left to stop it: it stays running until taken back
+    run_execute(run_id=run.pk, work=lambda r: done.append(r.pk))
+    assert done == [] and Run.objects.get(pk=run.pk).status == RunStatus.CANCELLED
+
+    orphan = running(silent_for=timedelta(seconds=61))
+    run_cancel(run=orphan)
+    assert runs_resume_orphaned() == []
+    assert Run.objects.get(pk=orphan.pk).status == RunStatus.CANCELLED
+
+
+def test_a_run_that_kills_its_worker_every_time_is_failed_after_a_few_resumes(settings):
+    settings.ERRATA_RUN_STALE_S = 60
+    run, done = running(silent_for=timedelta(seconds=61)), []
+
+    def dies(r):  # the worker is killed at the same point each time: the run is left running, silent
+        done.append(r.pk)
+        Run.objects.filter(pk=r.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+        return None
+
+    for _ in range(MAX_AUTO_RESUMES + 2):
+        run_execute(run_id=run.pk, work=dies)
+    run.refresh_from_db()
+    assert len(done) == MAX_AUTO_RESUMES
+    assert run.status == RunStatus.FAILED and f"went silent {MAX_AUTO_RESUMES + 1} times" in run.error
 
 
 @pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.CANCELLED])

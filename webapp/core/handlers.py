@@ -8,7 +8,9 @@ and middleware of Errata is synchronous, so the async mode buys nothing and cost
 - loads the chain as WSGI does and runs all of it, from the first middleware to the view, as one call in
   the request's thread;
 - gives each request a thread kept from an earlier request (asgiref's ``ThreadSensitiveContext`` with an
-  executor of one thread, borrowed for the request and given back after it), instead of a new one.
+  executor of one thread, borrowed for the request and given back after it), instead of a new one. A request
+  that does not end whole (cancelled by daphne after its client left, while its view may still run) does
+  not give its thread back: no later request waits behind that view.
 
 The rest of a request (reading the body, watching for a disconnect, the request signals that hand the
 database connection back to the pool, streaming the response) stays Django's. An async view would still
@@ -48,9 +50,12 @@ class SyncChainASGIHandler(ASGIHandler):
         try:
             async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
-        finally:
-            # A view still running after its client went away only delays the next request given this thread.
-            if len(self._idle) < IDLE_THREADS_KEPT:
-                self._idle.append(thread)
-            else:
-                thread.shutdown(wait=False)
+        except BaseException:
+            # Cancelled (daphne gives up on a request some seconds after its client left) or broken: the view may
+            # still be running on the thread, so no other request is given it. It ends once the view is done.
+            thread.shutdown(wait=False)
+            raise
+        if len(self._idle) < IDLE_THREADS_KEPT:  # the request ended whole (a disconnect waits for its view)
+            self._idle.append(thread)
+        else:
+            thread.shutdown(wait=False)

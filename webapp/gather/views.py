@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def seed_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     folder = tempfile.mkdtemp()
     try:
         path = seed_export(run=run, format=format, path=Path(folder) / f"run-{run.pk}-{format}.json")
+        download = path.open("rb")  # the open handle keeps the file once the folder is removed
     except SeedImportError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/json")
+    finally:
+        shutil.rmtree(folder)
+    return FileResponse(download, as_attachment=True, filename=path.name, content_type="application/json")

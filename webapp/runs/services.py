@@ -73,8 +73,7 @@ def run_execute(*, run_id: int, work: Callable[[Run], dict | None]) -> None:
             return
         if not run.looks_dead:
             raise RunBusy(run_id)
-        run_requeue(run=run)
-        if not run_claim(run_id=run_id):  # another worker resumed it first
+        if not run_resume_dead(run=run) or not run_claim(run_id=run_id):  # ended, or another worker resumed it first
             return
     try:
         outcome = work(Run.objects.get(pk=run_id))
@@ -182,6 +181,32 @@ def runs_resume_orphaned() -> list[int]:
     for run in Run.objects.filter(status=RunStatus.RUNNING, kind__in=list(RUN_TASKS)):
         if run.looks_dead:
             with transaction.atomic():
-                run_enqueue(run_requeue(run=run))
-            resumed.append(run.pk)
+                if run_resume_dead(run=run):
+                    run_enqueue(run)
+                    resumed.append(run.pk)
     return resumed
+
+
+MAX_AUTO_RESUMES = 3
+AUTO_RESUMED = "Its worker went silent: resumed without anyone asking"
+
+
+def run_resume_dead(*, run: Run) -> bool:
+    """Take back a running run whose worker went silent, without a person asking: queued again (True), or ended.
+
+    A cancel asked meanwhile ends it cancelled (nobody was left to stop it). A run resumed this way
+    MAX_AUTO_RESUMES times already ends failed: one that kills its worker each time (out of memory at the same
+    point, say) would otherwise be run again forever. *Resume* on its page still works.
+    """
+    if run.cancel_requested:
+        run_finish(run_id=run.pk, status=RunStatus.CANCELLED)
+        return False
+    resumed = run.events.filter(message__startswith=AUTO_RESUMED).count()
+    if resumed >= MAX_AUTO_RESUMES:
+        run_finish(run_id=run.pk, status=RunStatus.FAILED,
+                   error=f"Its worker went silent {resumed + 1} times while running it (killed, out of memory?): "
+                         "not resumed again by itself. Fix the cause, then Resume.")
+        return False
+    run_requeue(run=run)
+    run_log(run_id=run.pk, message=f"{AUTO_RESUMED} ({resumed + 1} of {MAX_AUTO_RESUMES}).", level=RunEvent.Level.WARNING)
+    return True

@@ -67,7 +67,7 @@ def adapters_restore(*, announcement: Announcement) -> list[ModelEndpoint]:
     for checkpoint in lost:
         base = ModelEndpoint.objects.filter(pk=checkpoint.run.config.get("base_endpoint")).first()
         try:
-            if base is None or base.model_name not in listed:
+            if base is None or base.model_name not in listed or base.base_url.rstrip("/") != url.rstrip("/"):
                 raise CheckpointServeError(f"its base model is not served at {url}")
             _load_adapter(checkpoint, base)
         except CheckpointServeError as error:

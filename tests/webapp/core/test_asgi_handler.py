@@ -18,11 +18,12 @@ from django.db import connection
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
-from webapp.core.handlers import IDLE_THREADS_KEPT, SyncChainASGIHandler
+from webapp.core.handlers import SyncChainASGIHandler
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 both_arrived = threading.Barrier(2, timeout=10)
+view_started, view_release = threading.Event(), threading.Event()
 
 
 @login_not_required
@@ -34,6 +35,13 @@ def thread_name(request):
 def wait_for_the_other(request):
     both_arrived.wait()  # two requests served on one thread would never both get here
     return HttpResponse(threading.current_thread().name)
+
+
+@login_not_required
+def slow(request):
+    view_started.set()
+    view_release.wait(10)
+    return HttpResponse("late")
 
 
 @login_not_required
@@ -57,7 +65,7 @@ def broken(request):
     raise RuntimeError("a bug in a view")
 
 
-urlpatterns = [path("thread/", thread_name), path("wait/", wait_for_the_other), path("db/", database),
+urlpatterns = [path("thread/", thread_name), path("wait/", wait_for_the_other), path("slow/", slow), path("db/", database),
                path("stream/", stream), path("broken/", broken)]
 
 
@@ -68,11 +76,14 @@ def handler(settings):
     return SyncChainASGIHandler()
 
 
+def scope_for(url: str) -> dict:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": url, "raw_path": url.encode(), "query_string": b"", "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 40000), "server": ("testserver", 80)}
+
+
 async def get(handler, url: str) -> tuple[int, bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": url, "raw_path": url.encode(), "query_string": b"", "headers": [(b"host", b"testserver")],
-             "client": ("127.0.0.1", 40000), "server": ("testserver", 80)}
-    communicator = ApplicationCommunicator(handler, scope)
+    communicator = ApplicationCommunicator(handler, scope_for(url))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(10)
     body = b""
@@ -128,7 +139,25 @@ async def test_no_more_idle_threads_are_kept_than_the_limit(handler, monkeypatch
     monkeypatch.setattr("webapp.core.handlers.IDLE_THREADS_KEPT", 1)
     await asyncio.wait_for(asyncio.gather(get(handler, "/wait/"), get(handler, "/wait/")), timeout=20)
     assert len(handler._idle) == 1
-    assert IDLE_THREADS_KEPT > 1
+
+
+async def test_a_request_given_up_while_its_view_runs_does_not_hold_up_the_next_one(handler):
+    """The client leaves, daphne cancels the application: the next request must not wait behind the view."""
+    view_release.clear()
+    slow = ApplicationCommunicator(handler, scope_for("/slow/"))
+    await slow.send_input({"type": "http.request", "body": b"", "more_body": False})
+    assert await asyncio.to_thread(view_started.wait, 10)
+    await slow.send_input({"type": "http.disconnect"})
+    await asyncio.sleep(0.2)
+    slow.future.cancel()  # what daphne does once application_close_timeout has passed
+    with pytest.raises(asyncio.CancelledError):
+        await slow.future
+    try:
+        assert handler._idle == []
+        status, body = await asyncio.wait_for(get(handler, "/thread/"), timeout=3)  # not behind the slow view
+        assert status == 200 and body.startswith(b"errata-request-2")
+    finally:
+        view_release.set()
 
 
 async def test_database_views_streaming_and_errors_still_work(handler):
