@@ -31,7 +31,11 @@ class Explanation:
 
 
 def explain_start(*, user, endpoint: ModelEndpoint, mistake: Mistake) -> ChatSession:
-    """A new explain conversation: the similar approved mistakes in its context, SALAM's request, no answer yet."""
+    """A new explain conversation: the similar approved mistakes in its context, SALAM's request, no answer yet.
+
+    Starts have an allowance of their own (each looks through the approved feedback); the answer, a model
+    call, takes one from the chat allowance."""
+    rate_limit_take(user_id=user.pk, scope="explain", what="explanations")
     cited = [cited_as_context(case) for case in similar_mistakes(mistake.question)]
     with transaction.atomic():
         session = session_create(owner=user, endpoint=endpoint, mistake=mistake,

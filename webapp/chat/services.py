@@ -62,19 +62,20 @@ def message_check(content: object) -> str:
     return text
 
 
-def rate_limit_keys(user_id: int) -> tuple[str, str]:
+def rate_limit_keys(user_id: int, scope: str = "chat") -> tuple[str, str]:
     """The cache keys of a user's allowance: the count, and when its window opened."""
-    return f"chat-rate:{user_id}", f"chat-rate:{user_id}:start"
+    return f"{scope}-rate:{user_id}", f"{scope}-rate:{user_id}:start"
 
 
-def rate_limit_take(*, user_id: int) -> None:
-    """Count one message against the user's allowance; ChatRefused("rate_limited") when it is spent.
+def rate_limit_take(*, user_id: int, scope: str = "chat", what: str = "messages") -> None:
+    """Count one of ``what`` against the user's allowance for ``scope`` (model answers: "chat"; explain
+    conversations started: "explain"); ChatRefused("rate_limited") when it is spent.
 
     The window opens with the user's first message and lasts ERRATA_CHAT_RATE_WINDOW_S. The count lives in the
     cache, so with Redis (REDIS_URL) every web process shares it; ``incr`` is atomic there and keeps the expiry.
     """
     window, limit = settings.ERRATA_CHAT_RATE_WINDOW_S, settings.ERRATA_CHAT_RATE_LIMIT
-    key, started = rate_limit_keys(user_id)
+    key, started = rate_limit_keys(user_id, scope)
     now = time.time()
     if cache.add(key, 0, timeout=window):
         cache.set(started, now, timeout=window)
@@ -86,7 +87,7 @@ def rate_limit_take(*, user_id: int) -> None:
         count = 1
     if count > limit:
         wait = max(1, math.ceil(cache.get(started, now) + window - now))
-        raise ChatRefused("rate_limited", f"Too many messages: at most {limit} every {window} s. "
+        raise ChatRefused("rate_limited", f"Too many {what}: at most {limit} every {window} s. "
                                           f"Try again in {wait} s.")
 
 

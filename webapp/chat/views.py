@@ -21,7 +21,7 @@ from webapp.chat.explain import explain_feedback, explain_start
 from webapp.chat.forms import ExplainForm, NewChatForm
 from webapp.chat.models import EXPLAIN, ChatSession, Role
 from webapp.chat.selectors import session_messages, sessions_of
-from webapp.chat.services import attempt_mistake, session_create
+from webapp.chat.services import ChatRefused, attempt_mistake, session_create
 from webapp.gather.models import Attempt
 
 # Defence in depth beside the sanitiser: even an injected inline script or handler would not run here.
@@ -94,6 +94,10 @@ def chat_session(request: HttpRequest, pk: int) -> HttpResponse:
 def explain(request: HttpRequest) -> HttpResponse:
     form = ExplainForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        session = explain_start(user=request.user, endpoint=form.cleaned_data["endpoint"], mistake=form.mistake())
+        try:
+            session = explain_start(user=request.user, endpoint=form.cleaned_data["endpoint"], mistake=form.mistake())
+        except ChatRefused as refused:
+            form.add_error(None, refused.message)
+            return render(request, "chat/explain.html", {"form": form}, status=429)
         return redirect(session)
     return render(request, "chat/explain.html", {"form": form}, status=400 if form.errors else 200)

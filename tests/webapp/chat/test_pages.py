@@ -115,8 +115,10 @@ def test_explain_opens_a_conversation_with_the_request_unanswered_and_similar_ap
     assert 'id="explanation"' not in page and "Similar past mistakes (2)" in page and page.count("similarity") == 2
     for item in cited:
         assert item.problem.question in page
-    # The allowance is the model call's (taken by the websocket): starting another explain is not refused.
-    assert annotator_client.post(reverse("chat:explain"), form).status_code == 302
+    # Starts have an allowance of their own (the answer takes one from the chat allowance, on the websocket).
+    refused = annotator_client.post(reverse("chat:explain"), form)
+    assert refused.status_code == 429 and "Too many explanations" in refused.content.decode()
+    assert ChatSession.objects.count() == 1
 
 
 @override_settings(ERRATA_CHAT_EMBEDDER=EMBEDDER)
