@@ -15,11 +15,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from pipeline.benchmarks import FORMATS, DatasetFormatError, ProblemRecord, load
 from pipeline.scoring import default_scorer
 from pipeline.splits import SplitRule, split_labels
+from webapp.core.uploads import upload_save
 from webapp.datasets.bulk import insert_problems
 from webapp.datasets.models import Dataset, DatasetImport, ImportStatus
 
@@ -74,14 +74,7 @@ def _hash_files(paths: Sequence[Path]) -> tuple[str, int]:
 
 def _save_uploads(files: Iterable[UploadedFile], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for upload in files:
-        target = folder / get_valid_filename(Path(upload.name).name or "upload")
-        with target.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
-        saved.append(target)
-    return saved
+    return [upload_save(upload, folder) for upload in files]
 
 
 def dataset_import_create(*, user, options: ImportOptions, uploads: Sequence[UploadedFile] = (),

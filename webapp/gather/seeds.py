@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pipeline.seeds import SEED_FORMATS, SeedBundle, read_seed_file, write_seed_file
-from webapp.core.uploads import upload_on_disk
+from webapp.core.uploads import file_sha256, upload_on_disk
 from webapp.datasets.models import Problem
 from webapp.datasets.services import problems_add
 from webapp.gather.models import Attempt
@@ -23,9 +22,6 @@ ANSWER_FORMATS = {"bbh": "multiple_choice", "bbq": "multiple_choice", "aqua": "m
 class SeedImportError(ValueError):
     """A seed file that cannot be imported; the message says why."""
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class SeedUploaded(NamedTuple):
@@ -43,7 +39,7 @@ def seed_import_upload(*, upload, **options) -> SeedUploaded:
 
 def imported_seed_run(path: str | Path) -> Run | None:
     """The gather run an earlier import of this exact file made, if any."""
-    return _earlier_run(_sha256(Path(path)))
+    return _earlier_run(file_sha256(Path(path)))
 
 
 def _earlier_run(digest: str) -> Run | None:
@@ -55,7 +51,7 @@ def seed_import(*, path: Path, format: str | None = None, dataset_name: str = ""
     """The file's problems join a dataset and its answers become a finished gather run, labelled as the seed
     labelled them. Importing the same file again returns the run made the first time."""
     path = Path(path)
-    digest = _sha256(path)
+    digest = file_sha256(path)
     earlier = _earlier_run(digest)
     if earlier is not None:
         return earlier

@@ -12,7 +12,6 @@ a FAIR teacher run writes them (so the FAIR rows export has both).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pipeline.seeds.detect import detect_seed_format
 from pipeline.seeds.records import record_list
 from pipeline.seeds.salam_finetune import FILE_TYPE, FinetuneInstance, instance_records, read_salam_finetune
 from webapp.datasets.models import Problem
-from webapp.core.uploads import upload_on_disk
+from webapp.core.uploads import file_sha256, upload_on_disk
 from webapp.datasets.services import ImportRejected, problems_add
 from webapp.gather.models import Attempt
 from webapp.gather.seeds import ANSWER_FORMATS, SeedImportError, seed_import
@@ -74,7 +73,7 @@ class FileFeedback:
 
 def imported_feedback_run(path: str | Path) -> Run | None:
     """The teacher run an earlier import of this exact file made, if any."""
-    return _earlier_run(_sha256(Path(path)))
+    return _earlier_run(file_sha256(Path(path)))
 
 
 def _earlier_run(digest: str) -> Run | None:
@@ -94,7 +93,7 @@ def feedback_import(*, path: str | Path, format: str | None = None, user=None, t
         raise DatasetFormatError("no such file", path=str(path))
     if format is not None and format not in FORMATS:
         raise FeedbackImportError(f"unknown feedback format {format!r}; known: {', '.join(FORMATS)}")
-    imported = {"file": path.name, "sha256": _sha256(path)}
+    imported = {"file": path.name, "sha256": file_sha256(path)}
     earlier = _earlier_run(imported["sha256"])
     if earlier is not None:
         return earlier
@@ -405,9 +404,6 @@ def _fair_rule_check(run: Run, rationales: list[FileFeedback]) -> dict:
 
 
 # --- shared ----------------------------------------------------------------------------------------
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _attempts_by_problem(gather: Run) -> dict[str, Attempt]:
